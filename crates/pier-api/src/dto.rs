@@ -1,0 +1,163 @@
+//! Wire types of the control API. Domain types never go on the wire directly; these are the
+//! JSON shapes documented in `docs/api.md`, shared by the server and the CLI client.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pier_supervisor::{LogLine, LogStream, ReplicaStatus};
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusDto {
+    pub app: String,
+    pub dir: String,
+    pub pid: u32,
+    pub pier_version: String,
+    pub release: u32,
+    pub started_at_ms: i64,
+}
+
+/// One row of `GET /v1/ps`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReplicaDto {
+    pub name: String,
+    pub service: String,
+    pub index: u32,
+    pub release: u32,
+    pub state: String,
+    pub pid: Option<u32>,
+    pub port: Option<u16>,
+    pub ready: bool,
+    pub restarts: u32,
+    pub started_at_ms: Option<i64>,
+    pub uptime_seconds: Option<u64>,
+    pub next_restart_in_seconds: Option<u64>,
+    pub last_exit: Option<String>,
+}
+
+impl ReplicaDto {
+    pub fn from_status(status: &ReplicaStatus, now: SystemTime) -> Self {
+        let running = status.pid.is_some();
+        ReplicaDto {
+            name: status.name.clone(),
+            service: status.service.clone(),
+            index: status.index,
+            release: status.release,
+            state: status.state.as_str().to_string(),
+            pid: status.pid,
+            port: status.port,
+            ready: status.ready,
+            restarts: status.restarts,
+            started_at_ms: status.started_at.map(unix_ms),
+            uptime_seconds: status
+                .started_at
+                .filter(|_| running)
+                .and_then(|t| now.duration_since(t).ok())
+                .map(|d| d.as_secs()),
+            next_restart_in_seconds: status.next_restart_at.map(|t| {
+                t.duration_since(now)
+                    .map_or(0, |d| d.as_secs_f64().ceil() as u64)
+            }),
+            last_exit: status.last_exit.clone(),
+        }
+    }
+}
+
+/// `GET /v1/ps`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PsDto {
+    pub replicas: Vec<ReplicaDto>,
+}
+
+/// One line of `GET /v1/logs` (newline-delimited JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogLineDto {
+    pub seq: u64,
+    pub at_ms: i64,
+    pub source: String,
+    /// `stdout`, `stderr` or `system`.
+    pub stream: String,
+    pub text: String,
+}
+
+impl From<&LogLine> for LogLineDto {
+    fn from(line: &LogLine) -> Self {
+        LogLineDto {
+            seq: line.seq,
+            at_ms: unix_ms(line.at),
+            source: line.source.clone(),
+            stream: match line.stream {
+                LogStream::Stdout => "stdout",
+                LogStream::Stderr => "stderr",
+                LogStream::System => "system",
+            }
+            .to_string(),
+            text: line.text.clone(),
+        }
+    }
+}
+
+/// `POST /v1/scale` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRequest {
+    pub formation: BTreeMap<String, u32>,
+}
+
+/// `POST /v1/scale` and `GET /v1/formation` answer: the whole formation after the change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormationDto {
+    pub formation: BTreeMap<String, u32>,
+}
+
+/// `POST /v1/restart` body; no target restarts every service.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RestartRequest {
+    /// A service (`web`) or a replica (`web.2`).
+    pub target: Option<String>,
+}
+
+/// `POST /v1/restart` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestartDto {
+    pub restarted: usize,
+    /// Whether every restarted replica became ready again.
+    pub all_ready: bool,
+}
+
+/// One row of `GET /v1/events`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventDto {
+    pub id: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub subject: String,
+    pub message: String,
+}
+
+/// `GET /v1/events`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventsDto {
+    pub events: Vec<EventDto>,
+}
+
+/// The error envelope of every non-2xx answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code (`unknown_service`, `bad_request`, …).
+    pub code: String,
+    /// A sentence for humans saying what is wrong and what to do.
+    pub message: String,
+}
+
+pub fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,18 @@
+//! pier-api owns the control API: the HTTP/JSON interface (versioned under `/v1`) through which
+//! the CLI and scripts drive a running daemon — `ps`, `logs`, `scale`, `restart`, `events`,
+//! `down`. It owns its wire types (DTOs) and the one place where errors become HTTP responses.
+//!
+//! It orchestrates nothing itself: orders go to the supervisor through its handle, durable
+//! changes to the state store, and it never touches processes or files directly.
+//!
+//! Architecture invariant: a change is written to the state store before it is acted on, and
+//! an invalid request changes nothing.
+
+mod dto;
+mod error;
+mod routes;
+mod server;
+
+pub use dto::*;
+pub use error::ApiError;
+pub use server::{ApiContext, router, serve};

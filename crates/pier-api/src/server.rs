@@ -1,0 +1,51 @@
+//! Assembles the control API's router and serves it until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use pier_spec::Manifest;
+use pier_supervisor::SupervisorHandle;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::dto::StatusDto;
+use crate::routes;
+
+/// What the handlers work with.
+pub struct ApiContext {
+    pub supervisor: SupervisorHandle,
+    pub state: pier_state::State,
+    pub manifest: Arc<Manifest>,
+    pub status: StatusDto,
+    /// Set to `true` to ask the daemon to stop (`POST /v1/down`); followers of `/v1/logs` end
+    /// when it flips, so that shutdown is never held up by an open stream.
+    pub stopping: watch::Sender<bool>,
+}
+
+/// The `/v1` routes.
+pub fn router(ctx: Arc<ApiContext>) -> Router {
+    Router::new()
+        .route("/v1/status", get(routes::status))
+        .route("/v1/ps", get(routes::ps))
+        .route("/v1/logs", get(routes::logs))
+        .route("/v1/formation", get(routes::formation))
+        .route("/v1/scale", post(routes::scale))
+        .route("/v1/restart", post(routes::restart))
+        .route("/v1/events", get(routes::events))
+        .route("/v1/down", post(routes::down))
+        .fallback(routes::not_found)
+        .with_state(ctx)
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<ApiContext>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(ctx))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

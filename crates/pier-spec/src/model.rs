@@ -1,0 +1,288 @@
+//! The validated, resolved manifest: what every other subsystem consumes.
+//!
+//! These types are produced only by validation (see the parsing modules), so holding one means
+//! the manifest was well formed: durations are positive where they must be, names are valid,
+//! references between sections resolve. They are plain data with no knowledge of TOML.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole application as declared by `pier.toml` (or imported from a Procfile).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The app name (DNS label: lowercase letters, digits, `-`).
+    pub app: String,
+    /// Where the manifest came from, for messages and `pier init`.
+    pub source: ManifestSource,
+    /// Build step run before processes start; `None` when there is nothing to build.
+    pub build: Option<Build>,
+    /// Release-phase command (database migrations), run once per release.
+    pub release: Option<ReleaseCommand>,
+    /// Environment shared by every process of the app.
+    pub env: BTreeMap<String, String>,
+    /// Long-running process types, keyed and ordered by name.
+    pub services: BTreeMap<String, Service>,
+    /// Scheduled jobs, keyed by name.
+    pub jobs: BTreeMap<String, Job>,
+    /// Routing rules for the public listener, in declaration order.
+    pub routes: Vec<Route>,
+    /// Alert rule files and notifiers.
+    pub alerts: Alerts,
+    /// Default resources for services that declare none.
+    pub resources: Resources,
+    /// Supervisor-wide settings.
+    pub supervisor: SupervisorSettings,
+}
+
+/// Where a manifest was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestSource {
+    /// A `pier.toml` file.
+    PierToml(PathBuf),
+    /// A Heroku `Procfile`, with `app.json` when it was present.
+    Procfile {
+        procfile: PathBuf,
+        app_json: Option<PathBuf>,
+    },
+}
+
+/// The build step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// Shell command run with `sh -c` in the app folder.
+    pub command: String,
+}
+
+/// The release-phase command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseCommand {
+    /// Shell command run with `sh -c` in the app folder.
+    pub command: String,
+    /// Upper bound on its run time.
+    pub timeout: Duration,
+}
+
+/// One process type (`web`, `worker`, …) run as `replicas` identical processes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// The service name (DNS label), also the process type.
+    pub name: String,
+    /// Shell command run with `sh -c` in the app folder.
+    pub command: String,
+    /// Desired replica count declared in the manifest (a `pier scale` overrides it).
+    pub replicas: u32,
+    /// Whether the process listens on `$PORT` (and so gets one, and can be routed to).
+    pub port: bool,
+    /// Whether the public listener routes to it; non-public services with a port are internal.
+    pub public: bool,
+    /// HTTP path scraped for Prometheus metrics, if any.
+    pub metrics: Option<String>,
+    /// Readiness probe: failing replicas get no traffic.
+    pub readiness: Option<Probe>,
+    /// Liveness probe: failing replicas are restarted.
+    pub liveness: Option<Probe>,
+    /// Time between SIGTERM and SIGKILL when stopping a replica.
+    pub termination_grace: Duration,
+    /// Restart backoff after the process exits or fails liveness.
+    pub restart_backoff: Backoff,
+    /// CPU and memory limits.
+    pub resources: Resources,
+    /// Horizontal autoscaling bounds and target.
+    pub autoscale: Option<Autoscale>,
+    /// Extra environment for this service only (overrides the app env).
+    pub env: BTreeMap<String, String>,
+}
+
+impl Service {
+    /// Whether other services reach this one as `$<NAME>_URL` (internal: has a port, not public).
+    pub fn is_internal(&self) -> bool {
+        self.port && !self.public
+    }
+}
+
+/// A Kubernetes-style probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// What the probe does.
+    pub action: ProbeAction,
+    /// Wait before the first probe (Kubernetes `initialDelaySeconds`, default 0).
+    pub initial_delay: Duration,
+    /// Time between probes (default 10 s).
+    pub period: Duration,
+    /// Time after which one probe counts as failed (default 1 s).
+    pub timeout: Duration,
+    /// Consecutive successes to count as passing (default 1; must be 1 for liveness).
+    pub success_threshold: u32,
+    /// Consecutive failures to count as failing (default 3).
+    pub failure_threshold: u32,
+}
+
+/// The check a probe performs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeAction {
+    /// HTTP GET of `path` on the replica's `$PORT`; 200–399 is success.
+    Http { path: String },
+    /// A TCP connect to the replica's `$PORT`.
+    Tcp,
+    /// A shell command run with the replica's env; exit 0 is success.
+    Exec { command: String },
+}
+
+/// Exponential restart backoff shaped like Kubernetes' CrashLoopBackOff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay before the second restart (the first restart is immediate); default 10 s.
+    pub initial: Duration,
+    /// Upper bound of the delay; default 300 s.
+    pub max: Duration,
+    /// A replica that ran this long without a problem has its backoff reset; default 10 min.
+    pub reset_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(300),
+            reset_after: Duration::from_secs(600),
+        }
+    }
+}
+
+/// CPU and memory limits (Kubernetes quantities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resources {
+    /// CPU limit in millicores (`500m` = 500, `2` = 2000).
+    pub cpu_millis: Option<u32>,
+    /// Memory limit in bytes (`256Mi`, `1G`).
+    pub memory_bytes: Option<u64>,
+}
+
+/// Autoscaling bounds and target (the HPA algorithm acts on it in a later issue).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Autoscale {
+    pub min: u32,
+    pub max: u32,
+    /// Target CPU utilisation as a fraction of the CPU limit (0 < x ≤ 1).
+    pub target_cpu: Option<f64>,
+}
+
+/// A scheduled job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub name: String,
+    /// The schedule exactly as written (5- or 6-field cron, `@hourly`-style macro, `@every 90s`).
+    pub schedule: String,
+    /// IANA time zone name; `UTC` when not given.
+    pub timezone: String,
+    /// Shell command run with `sh -c` in the app folder.
+    pub command: String,
+    pub timeout: Option<Duration>,
+    pub concurrency: Concurrency,
+    pub catch_up: CatchUp,
+    /// Bound on slots caught up after downtime (default 100, as Kubernetes).
+    pub max_catch_up: u32,
+    pub starting_deadline: Option<Duration>,
+    pub retries: u32,
+    pub enabled: bool,
+}
+
+/// What happens when a slot fires while the previous run is still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    Forbid,
+    Allow,
+    Replace,
+}
+
+/// Which slots missed during downtime are run afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    None,
+    Latest,
+    All,
+}
+
+/// A routing rule of the public listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Host to match (exact, or `*.example.com`); `None` matches any host.
+    pub host: Option<String>,
+    /// Path prefix to match (default `/`).
+    pub path: String,
+    /// Weighted backends; a single backend has weight 100.
+    pub split: Vec<SplitTarget>,
+    /// Where the sticky split key comes from.
+    pub split_key: Option<SplitKey>,
+    pub timeouts: RouteTimeouts,
+}
+
+/// One weighted backend of a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitTarget {
+    pub to: Backend,
+    pub weight: u32,
+}
+
+/// A route backend: a service of this app, or an external URL (a legacy app).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Service(String),
+    Url(String),
+}
+
+/// The request attribute a split hashes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SplitKey {
+    Cookie(String),
+    Header(String),
+}
+
+/// Router timeouts (Heroku defaults: connect 5 s, first byte 30 s, idle 55 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteTimeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub idle: Duration,
+}
+
+impl Default for RouteTimeouts {
+    fn default() -> Self {
+        RouteTimeouts {
+            connect: Duration::from_secs(5),
+            first_byte: Duration::from_secs(30),
+            idle: Duration::from_secs(55),
+        }
+    }
+}
+
+/// Alert rule files and notification targets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Alerts {
+    /// Prometheus rule files, relative to the app folder.
+    pub rules: Vec<PathBuf>,
+    pub notify: Vec<Notifier>,
+}
+
+/// Where alert notifications go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notifier {
+    Slack { url: String },
+    Webhook { url: String },
+}
+
+/// Settings of the supervisor that apply to every service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupervisorSettings {
+    /// Inclusive range `$PORT` values are drawn from (default 5000–5999, like foreman).
+    pub port_range: (u16, u16),
+}
+
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        SupervisorSettings {
+            port_range: (5000, 5999),
+        }
+    }
+}

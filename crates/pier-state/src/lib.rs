@@ -1,0 +1,28 @@
+//! pier-state owns the durable store of one app: a SQLite database at `<app>/.pier/state.db`
+//! holding the formation (replica counts set by `pier scale`), immutable releases and the event
+//! log, its schema migrations, and the daemon lock that keeps one daemon per app directory.
+//!
+//! Every write is committed with `synchronous=FULL` in WAL mode before the call returns, so an
+//! acknowledged change survives `kill -9` and power loss. The API is blocking: async callers
+//! wrap calls in `spawn_blocking`. [`State`] is a cheap-to-clone handle.
+//!
+//! Architecture invariant: this crate depends on no other pier crate. It stores what it is
+//! given (a manifest snapshot is opaque text) and knows nothing of processes, HTTP or the
+//! manifest's format.
+
+#![forbid(unsafe_code)]
+
+mod db;
+mod error;
+mod events;
+mod formation;
+mod lock;
+mod migrations;
+mod releases;
+
+pub use db::{Clock, DEFAULT_MAX_EVENTS, State, StateOptions, SystemClock};
+pub use error::StateError;
+pub use events::{Event, EventQuery, NewEvent};
+pub use lock::{DaemonInfo, DaemonLock, LockError, read_daemon_info};
+pub use migrations::LATEST_SCHEMA_VERSION;
+pub use releases::{NewRelease, ParseReleaseStatusError, Release, ReleaseStatus};

@@ -1,0 +1,154 @@
+//! The schema: an ordered list of SQL migrations, each applied once in its own transaction and
+//! recorded in `schema_migrations`. Refuses to touch a database written by a newer pier.
+//! Knows nothing of what the tables mean; the query modules do.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::StateError;
+
+/// One step of the schema. Versions start at 1 and increase by one; a released migration is
+/// never edited, only followed by a new one.
+struct Migration {
+    version: u32,
+    description: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "formation, releases and events",
+    sql: r#"
+        CREATE TABLE formation (
+            process       TEXT PRIMARY KEY NOT NULL CHECK (process <> ''),
+            replicas      INTEGER NOT NULL CHECK (replicas >= 0),
+            updated_at_ms INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE releases (
+            version       INTEGER PRIMARY KEY CHECK (version > 0),
+            created_at_ms INTEGER NOT NULL,
+            description   TEXT NOT NULL,
+            source_dir    TEXT NOT NULL,
+            env           TEXT NOT NULL,
+            manifest      TEXT NOT NULL,
+            status        TEXT NOT NULL
+                CHECK (status IN ('current', 'superseded', 'failed', 'rolled-back'))
+        ) STRICT;
+        -- At most one release is current at any time.
+        CREATE UNIQUE INDEX releases_one_current ON releases (status) WHERE status = 'current';
+
+        -- AUTOINCREMENT: ids are never reused after pruning, so `after_id` cursors stay valid.
+        CREATE TABLE events (
+            id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            at_ms   INTEGER NOT NULL,
+            kind    TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            message TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX events_subject ON events (subject, id);
+    "#,
+}];
+
+/// The newest schema version this build of pier knows.
+pub const LATEST_SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version       INTEGER PRIMARY KEY,
+    applied_at_ms INTEGER NOT NULL
+)";
+
+/// Brings the database up to [`LATEST_SCHEMA_VERSION`], or refuses if it is newer.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path, now_ms: i64) -> Result<(), StateError> {
+    let open_error = |source| StateError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    conn.execute(CREATE_SCHEMA_MIGRATIONS, [])
+        .map_err(open_error)?;
+    check_not_newer(schema_version(conn).map_err(open_error)?, path)?;
+    for migration in MIGRATIONS {
+        apply(conn, migration, path, now_ms)?;
+    }
+    Ok(())
+}
+
+/// Applies one migration in its own transaction unless it is already applied.
+fn apply(
+    conn: &mut Connection,
+    migration: &Migration,
+    path: &Path,
+    now_ms: i64,
+) -> Result<(), StateError> {
+    let failed = |source| StateError::Migration {
+        path: path.to_path_buf(),
+        version: migration.version,
+        description: migration.description,
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    // Read the version under the write lock: another process may have migrated meanwhile.
+    let current = schema_version(&tx).map_err(failed)?;
+    check_not_newer(current, path)?;
+    if current >= i64::from(migration.version) {
+        return Ok(());
+    }
+    tx.execute_batch(migration.sql).map_err(failed)?;
+    tx.execute(
+        "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)",
+        (migration.version, now_ms),
+    )
+    .map_err(failed)?;
+    tx.commit().map_err(failed)
+}
+
+fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |row| {
+        row.get::<_, Option<i64>>(0)
+    })
+    .optional()
+    .map(|version| version.flatten().unwrap_or(0))
+}
+
+fn check_not_newer(found: i64, path: &Path) -> Result<(), StateError> {
+    if found > i64::from(LATEST_SCHEMA_VERSION) {
+        return Err(StateError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            known: LATEST_SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_start_at_one_and_increase_by_one() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(
+                migration.version as usize,
+                index + 1,
+                "{}",
+                migration.description
+            );
+        }
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        migrate(&mut conn, path, 1).unwrap();
+        migrate(&mut conn, path, 2).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, i64::from(LATEST_SCHEMA_VERSION));
+    }
+}

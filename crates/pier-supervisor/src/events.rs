@@ -1,0 +1,49 @@
+//! Events the supervisor emits about replicas (started, ready, exited, restarting, …).
+//! The daemon persists them; the supervisor only sends them.
+
+use std::time::SystemTime;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Started,
+    Ready,
+    NotReady,
+    Exited,
+    LivenessFailed,
+    BackOff,
+    Stopping,
+    Killed,
+    Stopped,
+    SpawnFailed,
+    Scaled,
+}
+
+impl EventKind {
+    /// The stable dotted name stored in the event log (`replica.exited`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Started => "replica.started",
+            EventKind::Ready => "replica.ready",
+            EventKind::NotReady => "replica.not_ready",
+            EventKind::Exited => "replica.exited",
+            EventKind::LivenessFailed => "replica.liveness_failed",
+            EventKind::BackOff => "replica.backoff",
+            EventKind::Stopping => "replica.stopping",
+            EventKind::Killed => "replica.killed",
+            EventKind::Stopped => "replica.stopped",
+            EventKind::SpawnFailed => "replica.spawn_failed",
+            EventKind::Scaled => "service.scaled",
+        }
+    }
+}
+
+/// One supervisor event.
+#[derive(Debug, Clone)]
+pub struct SupervisorEvent {
+    pub at: SystemTime,
+    pub kind: EventKind,
+    /// `web.1` for a replica, `web` for a service.
+    pub subject: String,
+    pub message: String,
+}

@@ -1,0 +1,32 @@
+//! pier-supervisor owns the processes of a release: it spawns every service × replicas through
+//! the process shim, gives each its environment and `$PORT`, runs readiness and liveness probes
+//! with Kubernetes semantics, restarts exited or unhealthy replicas with CrashLoopBackOff-shaped
+//! backoff, stops them gracefully (SIGTERM to the whole process group, grace period, SIGKILL),
+//! and captures their output line by line.
+//!
+//! It knows nothing of the durable store, HTTP APIs or the router: callers get a
+//! [`SupervisorHandle`] to command it, a `watch` channel of [`ReplicaStatus`] snapshots to
+//! observe it, a [`LogBus`] for output, and an event channel they may persist.
+//!
+//! Architecture invariant: every child process is started through [`shim`], which owns the
+//! child's process group and kills it when pier disappears, so no process outlives pier.
+
+pub mod backoff;
+pub mod env;
+pub mod events;
+pub mod logs;
+pub mod ports;
+pub mod probe;
+mod replica;
+pub mod shim;
+pub mod spawn;
+pub mod status;
+mod supervisor;
+
+pub use events::{EventKind, SupervisorEvent};
+pub use logs::{LogBus, LogFilter, LogLine, LogStream};
+pub use status::{ReplicaState, ReplicaStatus};
+pub use supervisor::{
+    MAX_REPLICAS, RestartTarget, RunRelease, SupervisorConfig, SupervisorError, SupervisorHandle,
+    check_formation, start,
+};

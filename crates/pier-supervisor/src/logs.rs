@@ -1,0 +1,330 @@
+//! Captured output: every line a replica (or pier itself, for a replica) writes, with its time,
+//! source (`web.1`) and stream. Lines go to a bounded in-memory ring for `pier logs`, to a
+//! broadcast channel for followers (`pier logs -f`, the console of `pier up`), and to rotated
+//! files under the log directory, one file per service, written by a dedicated thread so that
+//! file I/O never blocks the async runtime.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// Lines kept in memory for `pier logs` (Heroku's Logplex keeps 1,500; we keep more).
+pub const DEFAULT_RING_LINES: usize = 10_000;
+/// A log file is rotated when it grows past this size.
+pub const ROTATE_BYTES: u64 = 10 * 1024 * 1024;
+/// Rotated files kept per service (`web.log.1` … `web.log.3`).
+pub const ROTATED_FILES: u32 = 3;
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+    /// Written by pier about the source (state changes, probe failures).
+    System,
+}
+
+/// One captured line.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    /// Monotonic sequence number within this daemon.
+    pub seq: u64,
+    #[serde(serialize_with = "unix_ms")]
+    pub at: SystemTime,
+    /// `web.1`, `build`, `router`, …
+    pub source: String,
+    pub stream: LogStream,
+    pub text: String,
+}
+
+impl LogLine {
+    /// The service part of the source (`web` for `web.1`).
+    pub fn service(&self) -> &str {
+        self.source.split('.').next().unwrap_or(&self.source)
+    }
+
+    /// Heroku's log format: `2026-11-22T07:41:20.123Z app[web.1]: text`.
+    pub fn heroku_format(&self) -> String {
+        let origin = if self.stream == LogStream::System {
+            "pier"
+        } else {
+            "app"
+        };
+        format!(
+            "{} {origin}[{}]: {}",
+            rfc3339_millis(self.at),
+            self.source,
+            self.text
+        )
+    }
+}
+
+fn unix_ms<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    let ms = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    s.serialize_i64(ms)
+}
+
+/// Selects lines by source: `web` matches `web` and `web.N`; `web.2` only itself.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub name: Option<String>,
+}
+
+impl LogFilter {
+    pub fn matches(&self, line: &LogLine) -> bool {
+        match &self.name {
+            None => true,
+            Some(name) => {
+                line.source == *name
+                    || line
+                        .source
+                        .strip_prefix(name.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+            }
+        }
+    }
+}
+
+/// The shared log sink. Cheap to clone.
+#[derive(Clone)]
+pub struct LogBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ring: Mutex<Ring>,
+    tx: broadcast::Sender<Arc<LogLine>>,
+    files: Option<Mutex<std_mpsc::Sender<Arc<LogLine>>>>,
+}
+
+struct Ring {
+    next_seq: u64,
+    capacity: usize,
+    lines: VecDeque<Arc<LogLine>>,
+}
+
+impl LogBus {
+    /// A bus that also writes rotated files into `dir` (created if missing).
+    pub fn with_files(dir: &Path, ring_lines: usize) -> std::io::Result<LogBus> {
+        std::fs::create_dir_all(dir)?;
+        let (tx, rx) = std_mpsc::channel();
+        let dir = dir.to_path_buf();
+        std::thread::Builder::new()
+            .name("pier-log-files".into())
+            .spawn(move || FileWriter::new(dir).run(rx))?;
+        Ok(Self::build(ring_lines, Some(tx)))
+    }
+
+    /// A bus that keeps lines in memory only.
+    pub fn in_memory(ring_lines: usize) -> LogBus {
+        Self::build(ring_lines, None)
+    }
+
+    fn build(capacity: usize, files: Option<std_mpsc::Sender<Arc<LogLine>>>) -> LogBus {
+        let (tx, _) = broadcast::channel(4096);
+        LogBus {
+            inner: Arc::new(Inner {
+                ring: Mutex::new(Ring {
+                    next_seq: 1,
+                    capacity: capacity.max(1),
+                    lines: VecDeque::new(),
+                }),
+                tx,
+                files: files.map(Mutex::new),
+            }),
+        }
+    }
+
+    /// Records a line now.
+    pub fn push(&self, source: &str, stream: LogStream, text: impl Into<String>) {
+        let line = {
+            let mut ring = self.inner.ring.lock().unwrap_or_else(|e| e.into_inner());
+            let line = Arc::new(LogLine {
+                seq: ring.next_seq,
+                at: SystemTime::now(),
+                source: source.to_string(),
+                stream,
+                text: text.into(),
+            });
+            ring.next_seq += 1;
+            if ring.lines.len() == ring.capacity {
+                ring.lines.pop_front();
+            }
+            ring.lines.push_back(line.clone());
+            // Sent under the lock so followers see lines in sequence order.
+            let _ = self.inner.tx.send(line.clone());
+            line
+        };
+        if let Some(files) = &self.inner.files {
+            let _ = files.lock().unwrap_or_else(|e| e.into_inner()).send(line);
+        }
+    }
+
+    /// The last `limit` lines matching `filter`, oldest first.
+    pub fn tail(&self, filter: &LogFilter, limit: usize) -> Vec<Arc<LogLine>> {
+        let ring = self.inner.ring.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = ring
+            .lines
+            .iter()
+            .rev()
+            .filter(|l| filter.matches(l))
+            .take(limit)
+            .cloned()
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// Subscribes to new lines. Take the subscription before calling [`LogBus::tail`] and skip
+    /// lines whose `seq` was already printed, so nothing is lost or shown twice.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogLine>> {
+        self.inner.tx.subscribe()
+    }
+}
+
+/// Appends lines to `<dir>/<service>.log`, rotating by size.
+struct FileWriter {
+    dir: PathBuf,
+    open: std::collections::HashMap<String, (BufWriter<File>, u64)>,
+}
+
+impl FileWriter {
+    fn new(dir: PathBuf) -> Self {
+        FileWriter {
+            dir,
+            open: Default::default(),
+        }
+    }
+
+    fn run(mut self, rx: std_mpsc::Receiver<Arc<LogLine>>) {
+        while let Ok(line) = rx.recv() {
+            self.write(&line);
+            // Flush when the queue is drained, so files are current without a write per line.
+            while let Ok(line) = rx.try_recv() {
+                self.write(&line);
+            }
+            for (writer, _) in self.open.values_mut() {
+                let _ = writer.flush();
+            }
+        }
+    }
+
+    fn write(&mut self, line: &LogLine) {
+        let service = sanitize(line.service());
+        let text = line.heroku_format();
+        let needs_rotation = self
+            .open
+            .get(&service)
+            .is_some_and(|(_, size)| *size >= ROTATE_BYTES);
+        if needs_rotation {
+            self.rotate(&service);
+        }
+        if !self.open.contains_key(&service) {
+            let path = self.dir.join(format!("{service}.log"));
+            let Ok(file) = OpenOptions::new().create(true).append(true).open(&path) else {
+                return;
+            };
+            let size = file.metadata().map_or(0, |m| m.len());
+            self.open
+                .insert(service.clone(), (BufWriter::new(file), size));
+        }
+        if let Some((writer, size)) = self.open.get_mut(&service)
+            && writeln!(writer, "{text}").is_ok()
+        {
+            *size += text.len() as u64 + 1;
+        }
+    }
+
+    fn rotate(&mut self, service: &str) {
+        if let Some((mut writer, _)) = self.open.remove(service) {
+            let _ = writer.flush();
+        }
+        let path = |n: u32| match n {
+            0 => self.dir.join(format!("{service}.log")),
+            n => self.dir.join(format!("{service}.log.{n}")),
+        };
+        let _ = std::fs::remove_file(path(ROTATED_FILES));
+        for n in (0..ROTATED_FILES).rev() {
+            let _ = std::fs::rename(path(n), path(n + 1));
+        }
+    }
+}
+
+/// Keeps file names tame whatever the source is called.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Formats a time as RFC 3339 UTC with milliseconds (`2026-11-22T07:41:20.123Z`).
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    jiff::Timestamp::try_from(t).map_or_else(
+        |_| "0000-00-00T00:00:00.000Z".to_string(),
+        |ts| ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_333_280_123);
+        assert_eq!(rfc3339_millis(t), "2026-11-22T07:41:20.123Z");
+        assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn ring_is_bounded_and_filters() {
+        let bus = LogBus::in_memory(3);
+        for (i, src) in ["web.1", "web.2", "webhook.1", "web.1"].iter().enumerate() {
+            bus.push(src, LogStream::Stdout, format!("line {i}"));
+        }
+        let all = bus.tail(&LogFilter::default(), 10);
+        assert_eq!(all.len(), 3);
+        let web = LogFilter {
+            name: Some("web".into()),
+        };
+        let texts: Vec<_> = bus.tail(&web, 10).iter().map(|l| l.text.clone()).collect();
+        assert_eq!(texts, ["line 1", "line 3"]);
+    }
+
+    #[test]
+    fn rotates_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = FileWriter::new(dir.path().to_path_buf());
+        let line = LogLine {
+            seq: 1,
+            at: SystemTime::now(),
+            source: "web.1".into(),
+            stream: LogStream::Stdout,
+            text: "x".repeat(1000),
+        };
+        for _ in 0..(ROTATE_BYTES / 1000 + 10) {
+            w.write(&line);
+        }
+        w.open.clear();
+        assert!(dir.path().join("web.log.1").exists());
+        assert!(dir.path().join("web.log").metadata().unwrap().len() < ROTATE_BYTES);
+    }
+}

@@ -1,0 +1,77 @@
+//! Allocation of `$PORT` values from a configured range. A port is handed out only if nothing
+//! on the machine is bound to it at that moment and this allocator has not handed it out
+//! already; the search starts at a random offset so that two pier daemons sharing a range
+//! rarely race for the same port.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Hands out free ports in `lo..=hi`.
+#[derive(Debug)]
+pub struct PortAllocator {
+    lo: u16,
+    hi: u16,
+    taken: BTreeSet<u16>,
+}
+
+impl PortAllocator {
+    pub fn new((lo, hi): (u16, u16)) -> Self {
+        PortAllocator {
+            lo: lo.min(hi),
+            hi: hi.max(lo),
+            taken: BTreeSet::new(),
+        }
+    }
+
+    /// A free port, or `None` when every port of the range is in use.
+    pub fn allocate(&mut self) -> Option<u16> {
+        let span = u32::from(self.hi - self.lo) + 1;
+        let start = random_offset() % span;
+        (0..span)
+            .map(|i| self.lo + ((start + i) % span) as u16)
+            .find(|&port| !self.taken.contains(&port) && is_free(port))
+            .inspect(|&port| {
+                self.taken.insert(port);
+            })
+    }
+
+    /// Takes `port` back if it is still free (a restarted replica keeps its port), else `false`.
+    pub fn reclaim(&mut self, port: u16) -> bool {
+        is_free(port)
+    }
+
+    /// Returns a port to the pool.
+    pub fn release(&mut self, port: u16) {
+        self.taken.remove(&port);
+    }
+}
+
+fn is_free(port: u16) -> bool {
+    TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+fn random_offset() -> u32 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    nanos ^ std::process::id().rotate_left(16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_hands_out_a_port_twice_or_a_bound_one() {
+        let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+        let bound = holder.local_addr().unwrap().port();
+        let mut ports = PortAllocator::new((bound, bound.saturating_add(3)));
+        let mut got: Vec<u16> = std::iter::from_fn(|| ports.allocate()).collect();
+        got.sort();
+        assert!(!got.contains(&bound));
+        got.dedup();
+        assert!(got.len() <= 3);
+        assert_eq!(ports.allocate(), None);
+    }
+}

@@ -1,0 +1,129 @@
+//! Command-line arguments (clap). Help texts teach: each says what the command does and shows
+//! an example.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pier",
+    version,
+    about = "Run your app's services, workers and jobs on one machine, the way Heroku does",
+    long_about = "pier runs the services declared in pier.toml (or a Heroku Procfile) as supervised \
+processes with health probes, restarts and logs.\n\nStart an app with `pier up DIR`; in another \
+terminal, `pier ps`, `pier logs -f`, `pier scale web=3` and `pier down` talk to it.",
+    after_help = "Examples:\n  pier up examples/classroom     build and run the demo\n  pier ps                        list replicas\n  pier logs -f web               follow the web service's output\n  pier scale web=3 worker=0      change the formation"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: Target,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which daemon a client command talks to.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Control API of the daemon to talk to [default: the daemon of the app in the current
+    /// directory, else 127.0.0.1:7070]
+    #[arg(long, global = true, env = "PIER_API", value_name = "ADDR")]
+    pub api: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build and run the app in DIR in the foreground; Ctrl-C stops everything
+    #[command(
+        after_help = "Examples:\n  pier up                      the app in the current directory\n  pier up examples/classroom   the demo app\n  pier up --api-listen 127.0.0.1:7071 ../other-app"
+    )]
+    Up(UpArgs),
+    /// Check DIR's pier.toml (or Procfile) and print what would run, without starting anything
+    Check {
+        /// App folder [default: .]
+        dir: Option<PathBuf>,
+    },
+    /// Write a commented pier.toml from the Procfile (and app.json) in DIR
+    Init {
+        /// App folder [default: .]
+        dir: Option<PathBuf>,
+        /// Overwrite an existing pier.toml
+        #[arg(long)]
+        force: bool,
+    },
+    /// List replicas with state, pid, port, readiness, restarts and uptime
+    Ps {
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the output of the app's processes (and pier's notes about them)
+    #[command(
+        after_help = "Examples:\n  pier logs              the last 100 lines of everything\n  pier logs -f web       follow every web replica\n  pier logs -n 500 web.2 the last 500 lines of one replica"
+    )]
+    Logs {
+        /// A service (`web`) or a replica (`web.2`) [default: everything]
+        name: Option<String>,
+        /// Keep printing new lines until interrupted
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines of history to print first
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+        /// Print newline-delimited JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set how many replicas of each service run; with no argument, print the formation
+    #[command(
+        after_help = "Examples:\n  pier scale               print the formation (web=2 worker=1)\n  pier scale web=3 worker=0"
+    )]
+    Scale {
+        /// SERVICE=COUNT pairs
+        changes: Vec<String>,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restart every service, one service, or one replica — one replica at a time, each new
+    /// process ready before the next one stops
+    Restart {
+        /// A service (`web`) or a replica (`web.2`) [default: everything]
+        target: Option<String>,
+    },
+    /// Show the platform's event log (starts, exits, restarts, readiness, scaling)
+    Events {
+        /// Only events about this service or replica
+        name: Option<String>,
+        /// How many of the latest events to show
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the daemon and every process it runs (gracefully)
+    Down,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// App folder containing pier.toml or a Procfile [default: .]
+    pub dir: Option<PathBuf>,
+    /// Address of the control API (loopback only)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    pub api_listen: SocketAddr,
+    /// Range $PORT values are drawn from, overriding [supervisor] port_range (e.g. 6000-6999)
+    #[arg(long, value_name = "LO-HI")]
+    pub port_range: Option<String>,
+    /// Skip the [build] step
+    #[arg(long)]
+    pub no_build: bool,
+    /// Do not print the processes' output (it is still kept for `pier logs`)
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Never colour the output [default: colour when stdout is a terminal and NO_COLOR is unset]
+    #[arg(long)]
+    pub no_color: bool,
+}

@@ -1,0 +1,51 @@
+//! One module per CLI command. Client commands are thin: they validate their arguments, call
+//! the daemon's control API, and print tables or JSON.
+
+mod check;
+mod down;
+mod events;
+mod init;
+mod logs;
+mod ps;
+mod restart;
+mod scale;
+
+use crate::cli::{Cli, Command};
+use crate::client::Client;
+
+/// Runs the parsed command.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => crate::daemon::up(args),
+        Command::Check { dir } => check::run(dir.as_deref()),
+        Command::Init { dir, force } => init::run(dir.as_deref(), force),
+        command => client_command(cli.target.api.as_deref(), command),
+    }
+}
+
+fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
+    // Validate arguments before anything touches the network.
+    if let Command::Scale { changes, .. } = &command {
+        scale::parse_changes(changes)?;
+    }
+    let client = Client::new(api)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Ps { json } => ps::run(&client, json).await,
+            Command::Logs {
+                name,
+                follow,
+                lines,
+                json,
+            } => logs::run(&client, name, follow, lines, json).await,
+            Command::Scale { changes, json } => scale::run(&client, &changes, json).await,
+            Command::Restart { target } => restart::run(&client, target).await,
+            Command::Events { name, lines, json } => events::run(&client, name, lines, json).await,
+            Command::Down => down::run(&client).await,
+            Command::Up(_) | Command::Check { .. } | Command::Init { .. } => Ok(()),
+        }
+    })
+}

@@ -1,0 +1,266 @@
+//! `pier up`: the daemon's wiring. It validates the manifest, takes the app's lock, opens the
+//! state store, builds, records the release, starts the supervisor and the control API, prints
+//! the console, and on Ctrl-C, SIGTERM or `pier down` stops everything gracefully.
+//!
+//! Order matters and is deliberate: nothing is created on disk before the manifest is known to
+//! be valid, and no process starts before the lock, the state store and the API listener are
+//! held, so a failing start leaves nothing running.
+
+mod build;
+mod recorder;
+mod release;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use pier_api::{ApiContext, StatusDto};
+use pier_spec::Manifest;
+use pier_state::{DaemonInfo, DaemonLock, LockError, State};
+use pier_supervisor::{LogBus, LogStream, RunRelease, SupervisorConfig};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::cli::UpArgs;
+use crate::console::{self, Style};
+use crate::exit::Exit;
+
+/// Runs `pier up` to completion.
+pub fn up(args: UpArgs) -> anyhow::Result<()> {
+    let dir = app_dir(args.dir.as_deref())?;
+    let mut manifest = load_manifest(&dir)?;
+    if let Some(range) = &args.port_range {
+        manifest.supervisor.port_range = parse_port_range(range)?;
+    }
+    if !args.api_listen.ip().is_loopback() {
+        return Err(Exit::invalid(format!(
+            "--api-listen {}: the control API listens on loopback only (127.0.0.1 or ::1); \
+             remote access with a token is not supported yet",
+            args.api_listen
+        )));
+    }
+    init_tracing();
+    let state_dir = dir.join(".pier");
+    let lock = DaemonLock::acquire(&state_dir).map_err(already_running)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(run(args, dir, state_dir, manifest, lock))
+}
+
+async fn run(
+    args: UpArgs,
+    dir: PathBuf,
+    state_dir: PathBuf,
+    manifest: Manifest,
+    lock: DaemonLock,
+) -> anyhow::Result<()> {
+    let style = Style::detect(args.no_color);
+    let state = State::open(&state_dir)
+        .with_context(|| format!("cannot open the state store in {}", state_dir.display()))?;
+    let logs = LogBus::with_files(
+        &state_dir.join("logs"),
+        pier_supervisor::logs::DEFAULT_RING_LINES,
+    )
+    .with_context(|| {
+        format!(
+            "cannot write logs under {}",
+            state_dir.join("logs").display()
+        )
+    })?;
+    let shim = std::env::current_exe()
+        .context("cannot locate the pier executable (needed to run processes)")?;
+
+    let (stopping, _) = watch::channel(false);
+    spawn_signal_watch(stopping.clone());
+    if let Some(build) = &manifest.build
+        && !args.no_build
+    {
+        build::run(
+            &build.command,
+            &dir,
+            &shim,
+            &logs,
+            style,
+            stopping.subscribe(),
+        )
+        .await?;
+    }
+    let release = release::record(&state, &dir, &manifest).await?;
+    let formation = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || state.formation()).await??
+    };
+    let listener = TcpListener::bind(args.api_listen).await.map_err(|error| {
+        Exit::failed(format!(
+            "cannot listen on {} for the control API: {error}; another pier may be running for \
+             a different app — pass --api-listen 127.0.0.1:PORT",
+            args.api_listen
+        ))
+    })?;
+    let api_addr = listener.local_addr()?;
+    let started_at_ms = pier_api::unix_ms(SystemTime::now());
+    lock.publish(&DaemonInfo {
+        pid: std::process::id(),
+        api: api_addr.to_string(),
+        listen: None,
+        started_at_ms,
+        app: manifest.app.clone(),
+    })?;
+
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let recorder = recorder::spawn(state.clone(), events_rx);
+    recorder::record_now(
+        &state,
+        "daemon.started",
+        "pier",
+        format!(
+            "pier {} started for {} (v{})",
+            env!("CARGO_PKG_VERSION"),
+            manifest.app,
+            release.version
+        ),
+    )
+    .await;
+    let printer = (!args.quiet).then(|| console::spawn_printer(&logs, style));
+    let manifest = Arc::new(manifest);
+    let supervisor = pier_supervisor::start(SupervisorConfig {
+        release: RunRelease {
+            version: release.version,
+            dir: dir.clone(),
+            env: release.env.clone(),
+            manifest: manifest.clone(),
+        },
+        formation,
+        shim,
+        logs: logs.clone(),
+        events: events_tx,
+    })?;
+    console::step(
+        style,
+        &format!(
+            "{} v{} is up; control API on http://{api_addr} (Ctrl-C to stop)",
+            manifest.app, release.version
+        ),
+    );
+
+    let ctx = Arc::new(ApiContext {
+        supervisor: supervisor.clone(),
+        state: state.clone(),
+        manifest: manifest.clone(),
+        status: StatusDto {
+            app: manifest.app.clone(),
+            dir: dir.display().to_string(),
+            pid: std::process::id(),
+            pier_version: env!("CARGO_PKG_VERSION").to_string(),
+            release: release.version,
+            started_at_ms,
+        },
+        stopping: stopping.clone(),
+    });
+    let mut stop_signal = stopping.subscribe();
+    let api = tokio::spawn(pier_api::serve(listener, ctx, async move {
+        let _ = stop_signal.wait_for(|s| *s).await;
+    }));
+
+    let _ = stopping.subscribe().wait_for(|s| *s).await;
+    console::step(
+        style,
+        "stopping every process (Ctrl-C again to kill them at once)",
+    );
+    logs.push("pier", LogStream::System, "shutting down");
+    supervisor.shutdown().await;
+    let _ = api.await;
+    recorder::record_now(
+        &state,
+        "daemon.stopped",
+        "pier",
+        "pier stopped; every process exited".to_string(),
+    )
+    .await;
+    drop(supervisor);
+    // The recorder ends when the last replica has dropped its event sender.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), recorder).await;
+    if let Some(printer) = printer {
+        printer.abort();
+    }
+    console::step(style, "stopped");
+    drop(lock);
+    Ok(())
+}
+
+/// The first Ctrl-C or SIGTERM asks for a graceful stop; a second one exits at once (the
+/// shims then kill every process, since pier's end closes their control pipes).
+fn spawn_signal_watch(stopping: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        let mut asked = false;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if asked {
+                eprintln!("pier: interrupted again; killing every process now");
+                std::process::exit(130);
+            }
+            asked = true;
+            stopping.send_replace(true);
+        }
+    });
+}
+
+/// pier's own diagnostics go to stderr, filtered by `PIER_LOG` (default: warnings).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn app_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let dir = dir.unwrap_or(Path::new("."));
+    dir.canonicalize()
+        .map_err(|error| Exit::invalid(format!("app folder {}: {error}", dir.display())))
+}
+
+/// Loads and validates the manifest; invalid manifests exit with code 2 and every diagnostic.
+pub fn load_manifest(dir: &Path) -> anyhow::Result<Manifest> {
+    pier_spec::load_dir(dir)
+        .map_err(|error| Exit::invalid(format!("invalid manifest; nothing was started\n{error}")))
+}
+
+fn already_running(error: LockError) -> anyhow::Error {
+    match error {
+        LockError::Held(Some(info)) => Exit::failed(format!(
+            "pier is already running for {} (pid {}, control API http://{}); use `pier ps`, or stop it with `pier down`",
+            info.app, info.pid, info.api
+        )),
+        LockError::Held(None) => {
+            Exit::failed("another pier daemon already runs for this app; stop it with `pier down`")
+        }
+        other => anyhow::Error::new(other).context("cannot take the app's lock"),
+    }
+}
+
+fn parse_port_range(text: &str) -> anyhow::Result<(u16, u16)> {
+    let invalid = || {
+        Exit::invalid(format!(
+            "--port-range {text:?}: expected LO-HI with 1024 ≤ LO ≤ HI ≤ 65535, like 6000-6999"
+        ))
+    };
+    let (lo, hi) = text.split_once('-').ok_or_else(invalid)?;
+    let (lo, hi): (u16, u16) = (
+        lo.trim().parse().map_err(|_| invalid())?,
+        hi.trim().parse().map_err(|_| invalid())?,
+    );
+    if lo < 1024 || lo > hi {
+        return Err(invalid());
+    }
+    Ok((lo, hi))
+}

@@ -1,0 +1,41 @@
+//! User journey 1: `pier up examples/classroom` builds the demo and runs it; the web service
+//! answers within 10 s of start, every replica is ready, and a student's answer goes through
+//! the internal answers service.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Daemon, http_get, wait_for};
+
+#[test]
+fn the_classroom_demo_runs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/classroom");
+    let dir = dir.canonicalize().unwrap();
+    let _ = std::fs::remove_dir_all(dir.join(".pier"));
+    // The build runs first (a no-op when .ci/run has built the demo already).
+    let daemon = Daemon::start(&dir, &[]);
+    let started = Instant::now();
+    let web = wait_for("the web service to answer", Duration::from_secs(10), || {
+        let replica = daemon.ps().into_iter().find(|r| r["name"] == "web.1")?;
+        let port = replica["port"].as_u64()? as u16;
+        http_get(port, "/")
+            .filter(|(status, _)| *status == 200)
+            .map(|_| port)
+    });
+    eprintln!(
+        "web answered {:?} after pier published its API",
+        started.elapsed()
+    );
+    daemon.wait_ready("web", 2);
+    daemon.wait_ready("answers", 1);
+    let table = daemon.ok(&["ps"]);
+    assert!(table.contains("worker.1"), "{table}");
+    let (_, page) = http_get(web, "/").unwrap();
+    assert!(
+        !page.contains("answers service unavailable"),
+        "web reaches answers through ANSWERS_URL"
+    );
+    let (status, metrics) = http_get(web, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(metrics.contains("http_requests_total"));
+    let _ = std::fs::remove_dir_all(dir.join(".pier"));
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the `pier` binary: real daemon, real child processes, ephemeral ports.
+
+mod classroom;
+mod harness;
+mod lifecycle;
+mod manifest_errors;
+mod orphans;
+mod probes;
+mod procfile;
+mod tidy;
