@@ -355,19 +355,16 @@ impl Replica {
             EventKind::BackOff,
             format!("back-off {delay:?} restarting failed replica"),
         );
-        let sleep = tokio::time::sleep(delay);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                _ = &mut sleep => return true,
-                command = self.rx.recv() => match command {
-                    Some(ReplicaCommand::Restart { ready }) => {
-                        self.ready_waiter = Some(ready);
-                        return true;
-                    }
-                    Some(ReplicaCommand::Stop) | None => return false,
-                },
-            }
+        // A restart order cuts the back-off short; a stop order (or a dropped handle) ends it.
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            command = self.rx.recv() => match command {
+                Some(ReplicaCommand::Restart { ready }) => {
+                    self.ready_waiter = Some(ready);
+                    true
+                }
+                Some(ReplicaCommand::Stop) | None => false,
+            },
         }
     }
 

@@ -29,6 +29,29 @@ pub struct SpawnSpec {
     pub env: BTreeMap<String, String>,
 }
 
+/// Prefixes a simple command (one program with its arguments) with `exec`, so that the shell
+/// is replaced by the program: the program is the process group leader, gets SIGTERM itself,
+/// and its exit status is reported as it is rather than as the shell's death by the signal.
+/// Anything with shell control syntax (lists, pipes, subshells, keywords, leading variable
+/// assignments) runs unchanged.
+pub fn exec_simple_command(command: &str) -> String {
+    const CONTROL: &[char] = &[';', '&', '|', '\n', '(', ')', '`', '{', '}', '<', '>', '#'];
+    const KEYWORDS: &[&str] = &[
+        "if", "for", "while", "until", "case", "exec", "!", "time", "trap", "cd", "export", ".",
+    ];
+    let trimmed = command.trim();
+    let first = trimmed.split_whitespace().next().unwrap_or("");
+    let simple = !trimmed.is_empty()
+        && !trimmed.contains(CONTROL)
+        && !first.contains('=')
+        && !KEYWORDS.contains(&first);
+    if simple {
+        format!("exec {trimmed}")
+    } else {
+        command.to_string()
+    }
+}
+
 /// A running command under its shim.
 pub struct Process {
     child: Child,
@@ -43,7 +66,7 @@ impl Process {
         let mut child = Command::new(&spec.shim)
             .arg(shim::SUBCOMMAND)
             .arg("--")
-            .args(["sh", "-c", &spec.command])
+            .args(["sh", "-c", &exec_simple_command(&spec.command)])
             .current_dir(&spec.dir)
             .env_clear()
             .envs(&spec.env)
@@ -199,4 +222,35 @@ where
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exec_simple_command;
+
+    #[test]
+    fn simple_commands_are_execed() {
+        assert_eq!(
+            exec_simple_command("python3 -m http.server $PORT"),
+            "exec python3 -m http.server $PORT"
+        );
+        assert_eq!(exec_simple_command("  bin/web  "), "exec bin/web");
+    }
+
+    #[test]
+    fn shell_syntax_runs_unchanged() {
+        for command in [
+            "a && b",
+            "a; b",
+            "a | b",
+            "sleep 1 & exec sleep 2",
+            "FOO=1 bin/web",
+            "if true; then x; fi",
+            "exec bin/web",
+            "bin/web > out.log",
+            "(cd x && y)",
+        ] {
+            assert_eq!(exec_simple_command(command), command);
+        }
+    }
 }

@@ -75,7 +75,8 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(dir: &Path, extra: &[&str]) -> Daemon {
-        let output = dir.join(format!("pier-up-{}.out", unique()));
+        // Outside the app folder: the demo's folder is part of the repository.
+        let output = std::env::temp_dir().join(format!("pier-up-{}.out", unique()));
         let log = std::fs::File::create(&output).expect("output file");
         let port_range = random_port_range();
         let child = Command::new(PIER)
@@ -203,6 +204,17 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        self.stop();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.output);
+        } else {
+            eprintln!("pier up's output is kept in {}", self.output.display());
+        }
+    }
+}
+
+impl Daemon {
+    fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
