@@ -1,0 +1,275 @@
+//! The bodies that cross the router. [`RequestBody`] streams the client's body to the backend
+//! and ends it with H28 when the client goes quiet for the idle window. [`ResponseBody`] is
+//! either a router-made page or the backend's body streamed to the client, which it ends with
+//! H15 when the backend goes quiet and H18 when the backend's connection breaks — by failing
+//! the stream, so hyper aborts the client connection instead of ever sending a second status
+//! line. When the backend's body ends cleanly, its connection goes back to the replica's
+//! keep-alive pool.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+
+use crate::errors::ErrorKind;
+use crate::pool::{Endpoint, InFlight};
+use crate::trace::Trace;
+
+/// Why a body stream ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("no data for {0:?}")]
+    Idle(Duration),
+    #[error("request body larger than {0} bytes")]
+    TooLarge(u64),
+    #[error(transparent)]
+    Hyper(#[from] hyper::Error),
+}
+
+pin_project! {
+    /// The client's request body on its way to a replica.
+    pub struct RequestBody {
+        inner: Option<Incoming>,
+        #[pin]
+        idle: Sleep,
+        idle_for: Duration,
+        read: u64,
+        limit: u64,
+        trace: Option<Arc<Trace>>,
+    }
+}
+
+impl RequestBody {
+    pub(crate) fn new(inner: Incoming, idle_for: Duration, limit: u64, trace: Arc<Trace>) -> Self {
+        RequestBody {
+            inner: Some(inner),
+            idle: tokio::time::sleep(idle_for),
+            idle_for,
+            read: 0,
+            limit,
+            trace: Some(trace),
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let mut this = self.project();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.read += data.len() as u64;
+                    if *this.read > *this.limit {
+                        *this.inner = None;
+                        return Poll::Ready(Some(Err(BodyError::TooLarge(*this.limit))));
+                    }
+                }
+                this.idle.as_mut().reset(Instant::now() + *this.idle_for);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                if let Some(trace) = this.trace.take() {
+                    trace.fail(ErrorKind::ClientInterrupted);
+                }
+                *this.inner = None;
+                Poll::Ready(Some(Err(error.into())))
+            }
+            Poll::Ready(None) => {
+                *this.inner = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                ready!(this.idle.poll(cx));
+                if let Some(trace) = this.trace.take() {
+                    trace.fail(ErrorKind::ClientIdle);
+                }
+                *this.inner = None;
+                Poll::Ready(Some(Err(BodyError::Idle(*this.idle_for))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map(|b| b.size_hint())
+            .unwrap_or_else(|| SizeHint::with_exact(0))
+    }
+}
+
+/// A backend connection lent to one response, returned to its replica's pool at the end.
+pub(crate) struct Lease {
+    pub endpoint: Arc<Endpoint>,
+    pub sender: SendRequest<RequestBody>,
+    /// False for upgraded connections, which never carry another request.
+    pub reusable: bool,
+}
+
+pin_project! {
+    /// What the router sends to the client.
+    pub struct ResponseBody {
+        page: Option<Bytes>,
+        upstream: Option<Incoming>,
+        #[pin]
+        idle: Sleep,
+        idle_for: Duration,
+        lease: Option<Lease>,
+        in_flight: Option<InFlight>,
+        trace: Option<Arc<Trace>>,
+    }
+}
+
+impl ResponseBody {
+    /// A router-made page; the trace is complete once it is sent.
+    pub(crate) fn page(body: Bytes, trace: Option<Arc<Trace>>) -> Self {
+        ResponseBody {
+            page: Some(body),
+            upstream: None,
+            idle: tokio::time::sleep(Duration::ZERO),
+            idle_for: Duration::ZERO,
+            lease: None,
+            in_flight: None,
+            trace,
+        }
+    }
+
+    /// A backend's body, streamed with the idle window.
+    pub(crate) fn upstream(
+        body: Incoming,
+        idle_for: Duration,
+        lease: Lease,
+        in_flight: InFlight,
+        trace: Arc<Trace>,
+    ) -> Self {
+        ResponseBody {
+            page: None,
+            upstream: Some(body),
+            idle: tokio::time::sleep(idle_for),
+            idle_for,
+            lease: Some(lease),
+            in_flight: Some(in_flight),
+            trace: Some(trace),
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let mut this = self.project();
+        if let Some(page) = this.page.take() {
+            if let Some(trace) = this.trace.take() {
+                trace.update(|d| {
+                    d.bytes = page.len() as u64;
+                    d.complete = true;
+                });
+            }
+            return Poll::Ready(Some(Ok(Frame::data(page))));
+        }
+        let Some(upstream) = this.upstream.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(upstream).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(trace)) = (frame.data_ref(), this.trace.as_ref()) {
+                    let len = data.len() as u64;
+                    trace.update(|d| d.bytes += len);
+                }
+                this.idle.as_mut().reset(Instant::now() + *this.idle_for);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                end(
+                    this.upstream,
+                    this.lease,
+                    this.in_flight,
+                    this.trace,
+                    Some(ErrorKind::BackendInterrupted),
+                );
+                Poll::Ready(Some(Err(error.into())))
+            }
+            Poll::Ready(None) => {
+                end(this.upstream, this.lease, this.in_flight, this.trace, None);
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                ready!(this.idle.poll(cx));
+                let idle_for = *this.idle_for;
+                end(
+                    this.upstream,
+                    this.lease,
+                    this.in_flight,
+                    this.trace,
+                    Some(ErrorKind::BackendIdle),
+                );
+                Poll::Ready(Some(Err(BodyError::Idle(idle_for))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match (&self.page, &self.upstream) {
+            (Some(_), _) => false,
+            (None, Some(body)) => body.is_end_stream(),
+            (None, None) => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match (&self.page, &self.upstream) {
+            (Some(page), _) => SizeHint::with_exact(page.len() as u64),
+            (None, Some(body)) => body.size_hint(),
+            (None, None) => SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// Finishes a proxied body: a clean end returns the connection to the pool and completes the
+/// trace; an error drops the connection and records the error.
+fn end(
+    upstream: &mut Option<Incoming>,
+    lease: &mut Option<Lease>,
+    in_flight: &mut Option<InFlight>,
+    trace: &mut Option<Arc<Trace>>,
+    error: Option<ErrorKind>,
+) {
+    *upstream = None;
+    let lease = lease.take();
+    if let (None, Some(lease)) = (error, lease)
+        && lease.reusable
+    {
+        lease.endpoint.put_idle(lease.sender);
+    }
+    in_flight.take();
+    if let Some(trace) = trace.take() {
+        match error {
+            Some(kind) => trace.fail(kind),
+            None => trace.update(|d| d.complete = true),
+        }
+    }
+}

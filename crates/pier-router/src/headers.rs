@@ -1,0 +1,180 @@
+//! Header rewriting, as the Heroku router does it: hop-by-hop headers are stripped in both
+//! directions (upgrades keep `Connection: upgrade` and `Upgrade`), and requests get
+//! `X-Request-Id` (a valid incoming one is kept), `X-Request-Start` (unix ms),
+//! `X-Forwarded-For` (appended), `X-Forwarded-Proto`, `X-Forwarded-Port` and `Via`.
+
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// The `Via` value pier adds (`1.1 pier`).
+pub const VIA: &str = "1.1 pier";
+
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Whether a request asks to switch protocols (a websocket handshake, say).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names. With `upgrade`,
+/// `Connection: upgrade` and `Upgrade` stay, since they are what the backend must see.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|name| !(upgrade && name == header::UPGRADE))
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Heroku's rule for an incoming request id: 20 to 200 characters of `[A-Za-z0-9+/=-]`.
+pub fn valid_request_id(id: &str) -> bool {
+    (20..=200).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-'))
+}
+
+/// The request id to use: the client's when valid, else a new UUID.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| valid_request_id(id))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// What the router knows about the client connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientInfo {
+    pub ip: IpAddr,
+    /// The listener's port (`X-Forwarded-Port`).
+    pub port: u16,
+    /// `http` or `https`.
+    pub proto: &'static str,
+}
+
+/// Adds the forwarding headers to a request on its way to a replica; returns the resulting
+/// `X-Forwarded-For` value for the log's `fwd=`.
+pub fn add_forwarding(
+    headers: &mut HeaderMap,
+    client: &ClientInfo,
+    request_id: &str,
+    at: SystemTime,
+) -> String {
+    let ip = client.ip.to_string();
+    let fwd = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
+        _ => ip,
+    };
+    let start_ms = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    set(headers, "x-forwarded-for", &fwd);
+    set(headers, "x-forwarded-proto", client.proto);
+    set(headers, "x-forwarded-port", &client.port.to_string());
+    set(headers, "x-request-id", request_id);
+    set(headers, "x-request-start", &start_ms.to_string());
+    append_via(headers);
+    fwd
+}
+
+/// Appends pier to `Via` (requests and responses).
+pub fn append_via(headers: &mut HeaderMap) {
+    let via = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {VIA}"),
+        None => VIA.to_string(),
+    };
+    set(headers, header::VIA.as_str(), &via);
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids() {
+        assert!(valid_request_id("abcdefghij0123456789"));
+        assert!(!valid_request_id("short"));
+        assert!(!valid_request_id("has spaces in it, twenty+"));
+        let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", HeaderValue::from_static("bad"));
+        let id = request_id(&headers);
+        assert_eq!(id.len(), 36);
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_tokens_go() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers, false);
+        let names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn upgrades_keep_their_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(is_upgrade(&headers));
+        strip_hop_by_hop(&mut headers, true);
+        assert_eq!(headers[header::UPGRADE], "websocket");
+        assert_eq!(headers[header::CONNECTION], "upgrade");
+    }
+
+    #[test]
+    fn forwarding_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        let client = ClientInfo {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 8080,
+            proto: "http",
+        };
+        let at = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        let fwd = add_forwarding(&mut headers, &client, "rid", at);
+        assert_eq!(fwd, "10.0.0.1, 127.0.0.1");
+        assert_eq!(headers["x-request-start"], "1700000000123");
+        assert_eq!(headers["x-forwarded-port"], "8080");
+        assert_eq!(headers["via"], "1.1 pier");
+    }
+}

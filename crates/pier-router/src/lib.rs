@@ -1,0 +1,164 @@
+//! pier-router is pier's HTTP edge. It owns the routing table (Host and path prefix → service;
+//! ready replicas of each service), load balancing, Heroku's timeouts, error codes, headers
+//! and log line, upgrades (websockets), and its metrics.
+//!
+//! It knows endpoints, not processes: the daemon turns the supervisor's readiness into a
+//! [`TableSpec`] and calls [`Router::update`]; the router never reaches into the supervisor.
+//! The proxy core (`proxy`, `body`, `tunnel`) is separate from the routing decision (`table`,
+//! `pool`), and every router-made response comes from the one table in `errors`.
+
+pub mod body;
+pub mod errors;
+pub mod headers;
+pub mod metrics;
+pub mod pool;
+mod proxy;
+mod server;
+pub mod table;
+pub mod trace;
+mod tunnel;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+pub use errors::ErrorKind;
+pub use metrics::RouterMetrics;
+pub use pool::{Balance, Ejection};
+pub use table::{HostMatch, ReplicaPhase, ReplicaView, RouteRule, TableSpec, Timeouts};
+pub use trace::LogSink;
+
+/// Router-wide settings.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub balance: Balance,
+    pub ejection: Ejection,
+    /// Requests in flight per replica before requests queue (Heroku: 50).
+    pub max_in_flight: usize,
+    /// Requests that may wait for a replica at once; beyond it, H11 at once.
+    pub max_queue: usize,
+    /// Longest wait in the queue before H11.
+    pub queue_timeout: Duration,
+    /// How long requests wait for booting replicas before H20 (Heroku: 75 s).
+    pub boot_timeout: Duration,
+    /// Timeouts of internal-service listeners (routes carry their own).
+    pub timeouts: Timeouts,
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: u64,
+    /// Largest request head (431 beyond).
+    pub max_header_bytes: usize,
+    /// Most header lines in a request (431 beyond).
+    pub max_headers: usize,
+    /// Time given to open connections to finish when a listener stops.
+    pub drain_timeout: Duration,
+    /// Whether each request is logged.
+    pub access_log: bool,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            balance: Balance::default(),
+            ejection: Ejection::default(),
+            max_in_flight: 50,
+            max_queue: 1000,
+            queue_timeout: Duration::from_secs(10),
+            boot_timeout: Duration::from_secs(75),
+            timeouts: Timeouts::default(),
+            max_body_bytes: 1 << 30,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            drain_timeout: Duration::from_secs(30),
+            access_log: true,
+        }
+    }
+}
+
+/// What a listener serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The public listener: routed by Host and path through the table's rules.
+    Public,
+    /// An internal service's own loopback listener (like a Kubernetes ClusterIP).
+    Service(String),
+}
+
+/// State shared by every listener and request.
+pub(crate) struct Shared {
+    pub table: ArcSwap<table::Table>,
+    known: Mutex<HashMap<(String, SocketAddr), Arc<pool::Endpoint>>>,
+    /// Bumped on every table swap; requests waiting for a booting replica watch it.
+    pub version: watch::Sender<u64>,
+    pub config: RouterConfig,
+    pub log: Option<LogSink>,
+    pub metrics: Arc<RouterMetrics>,
+    /// Notified whenever a request finishes on a replica (a queue slot may be free).
+    pub freed: Arc<Notify>,
+    pub queued: AtomicUsize,
+}
+
+/// The router: a routing table and the listeners that use it. Cheap to clone.
+#[derive(Clone)]
+pub struct Router {
+    shared: Arc<Shared>,
+}
+
+impl Router {
+    /// A router with an empty table (every request gets 404 until [`Router::update`]).
+    pub fn new(config: RouterConfig, log: Option<LogSink>, metrics: Arc<RouterMetrics>) -> Router {
+        let mut known = HashMap::new();
+        let table = table::Table::build(&TableSpec::default(), &mut known);
+        Router {
+            shared: Arc::new(Shared {
+                table: ArcSwap::from_pointee(table),
+                known: Mutex::new(known),
+                version: watch::channel(0).0,
+                config,
+                log,
+                metrics,
+                freed: Arc::new(Notify::new()),
+                queued: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Swaps in a table built from `spec`; requests in flight keep the snapshot they started
+    /// with, and requests waiting for a booting replica look again.
+    pub fn update(&self, spec: &TableSpec) {
+        let mut known = self.shared.known.lock().unwrap_or_else(|e| e.into_inner());
+        let table = table::Table::build(spec, &mut known);
+        self.shared.table.store(Arc::new(table));
+        drop(known);
+        self.shared.version.send_modify(|v| *v += 1);
+    }
+
+    /// Serves `listener` for `target` until `shutdown` becomes true, then drains.
+    pub fn serve(
+        &self,
+        listener: TcpListener,
+        target: Target,
+        shutdown: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        server::serve(self.shared.clone(), listener, target, shutdown)
+    }
+
+    /// Requests in flight on each ready replica of `service` (for `pier ps` and tests).
+    pub fn in_flight(&self, service: &str) -> Vec<(String, usize)> {
+        let table = self.shared.table.load();
+        table
+            .pool(service)
+            .map(|p| {
+                p.ready()
+                    .iter()
+                    .map(|e| (e.name.clone(), e.in_flight()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,422 @@
+//! The proxy core: one client request in, one response out. It picks the route and a replica,
+//! connects (retrying other replicas when a connect fails, since nothing was sent yet), sends
+//! the request with the first-byte timeout, and hands the response body to [`ResponseBody`]
+//! for streaming. Every failure leaves through one place, [`error_response`], which maps the
+//! [`ErrorKind`] to Heroku's page and status.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use http::{Request, Response, Uri, header};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::body::{Lease, RequestBody, ResponseBody};
+use crate::errors::ErrorKind;
+use crate::headers::{self, ClientInfo};
+use crate::pool::{Endpoint, InFlight, NoPick, Pool};
+use crate::table::Timeouts;
+use crate::trace::{Trace, TraceData};
+use crate::tunnel;
+use crate::{Shared, Target};
+
+/// Handles one request from a client connection.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    target: Arc<Target>,
+    client: ClientInfo,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let request_id = headers::request_id(req.headers());
+    let data = TraceData {
+        method: req.method().to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string(),
+        host: host_of(&req),
+        request_id,
+        fwd: client.ip.to_string(),
+        protocol: client.proto,
+        ..TraceData::default()
+    };
+    let log = shared
+        .config
+        .access_log
+        .then(|| shared.log.clone())
+        .flatten();
+    let trace = Trace::new(data, log, shared.metrics.clone());
+    Ok(match proxy(&shared, &target, client, req, &trace).await {
+        Ok(response) => response,
+        Err(kind) => error_response(kind, trace),
+    })
+}
+
+/// The router-made response for `kind` (or for the error already recorded, which wins).
+pub(crate) fn error_response(kind: ErrorKind, trace: Arc<Trace>) -> Response<ResponseBody> {
+    trace.fail(kind);
+    let kind = trace.error().unwrap_or(kind);
+    let mut request_id = String::new();
+    trace.update(|d| request_id = d.request_id.clone());
+    let page = kind.page(&request_id);
+    trace.update(|d| d.status = Some(page.status().as_u16()));
+    let (mut parts, body) = page.into_parts();
+    headers::append_via(&mut parts.headers);
+    Response::from_parts(parts, ResponseBody::page(body, Some(trace)))
+}
+
+/// The request's host, lowercase and without a port.
+fn host_of(req: &Request<Incoming>) -> String {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or("");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+async fn proxy(
+    shared: &Arc<Shared>,
+    target: &Target,
+    client: ClientInfo,
+    mut req: Request<Incoming>,
+    trace: &Arc<Trace>,
+) -> Result<Response<ResponseBody>, ErrorKind> {
+    if let Some(expect) = req.headers().get(header::EXPECT)
+        && !expect.as_bytes().eq_ignore_ascii_case(b"100-continue")
+    {
+        trace.update(|d| d.cause = Some("unsupported expect header value".into()));
+        return Err(ErrorKind::UnsupportedExpect);
+    }
+    if let Some(length) = declared_length(&req)
+        && length > shared.config.max_body_bytes
+    {
+        trace.update(|d| d.cause = Some(format!("body of {length} bytes is over the limit")));
+        return Err(ErrorKind::BodyTooLarge);
+    }
+    let table = shared.table.load_full();
+    if table.maintenance {
+        return Err(ErrorKind::Maintenance);
+    }
+    let (route, service, timeouts) = match target {
+        Target::Public => {
+            let (host, path) = {
+                let mut out = (String::new(), String::new());
+                trace.update(|d| out = (d.host.clone(), d.path.clone()));
+                out
+            };
+            let rule = table.route(&host, &path).ok_or(ErrorKind::NoRoute)?;
+            (rule.name.clone(), rule.service.clone(), rule.timeouts)
+        }
+        Target::Service(service) => (service.clone(), service.clone(), shared.config.timeouts),
+    };
+    drop(table);
+    trace.update(|d| {
+        d.route = route;
+        d.service = service.clone();
+    });
+
+    let upgrade = headers::is_upgrade(req.headers());
+    headers::strip_hop_by_hop(req.headers_mut(), upgrade);
+    let fwd = headers::add_forwarding(
+        req.headers_mut(),
+        &client,
+        &request_id(trace),
+        SystemTime::now(),
+    );
+    trace.update(|d| d.fwd = fwd);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    parts.uri = origin_form(&parts.uri);
+    let body = RequestBody::new(
+        body,
+        timeouts.idle,
+        shared.config.max_body_bytes,
+        trace.clone(),
+    );
+    let request = Request::from_parts(parts, body);
+
+    let checkout = checkout(shared, &service, timeouts, trace).await?;
+    trace.update(|d| {
+        d.dyno = Some(checkout.endpoint.name.clone());
+        d.connect = Some(checkout.connect);
+        d.service_start = Some(std::time::Instant::now());
+    });
+    let Checkout {
+        endpoint,
+        pool,
+        in_flight,
+        mut sender,
+        ..
+    } = checkout;
+    let response = send(&mut sender, &endpoint, request, timeouts, trace).await;
+    let mut response = match response {
+        Ok(response) => response,
+        Err(kind) => {
+            if matches!(
+                kind,
+                ErrorKind::RequestTimeout | ErrorKind::ClosedWithoutResponse
+            ) {
+                note_failure(shared, &pool, &endpoint);
+            }
+            return Err(kind);
+        }
+    };
+    if response.status().is_server_error() {
+        note_failure(shared, &pool, &endpoint);
+    } else {
+        endpoint.record_success();
+    }
+    let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+    if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
+        let backend_upgrade = hyper::upgrade::on(&mut response);
+        tunnel::spawn(client_upgrade, backend_upgrade, timeouts.idle);
+    }
+    headers::strip_hop_by_hop(response.headers_mut(), switching);
+    headers::append_via(response.headers_mut());
+    trace.update(|d| d.status = Some(response.status().as_u16()));
+    let (parts, body) = response.into_parts();
+    let lease = Lease {
+        endpoint,
+        sender,
+        reusable: !switching,
+    };
+    let body = ResponseBody::upstream(body, timeouts.idle, lease, in_flight, trace.clone());
+    Ok(Response::from_parts(parts, body))
+}
+
+fn request_id(trace: &Trace) -> String {
+    let mut id = String::new();
+    trace.update(|d| id = d.request_id.clone());
+    id
+}
+
+fn declared_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The request target as a backend expects it: path and query only.
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(pq) if uri.scheme().is_none() => {
+            if uri.authority().is_none() {
+                uri.clone()
+            } else {
+                Uri::from(pq.clone())
+            }
+        }
+        Some(pq) => Uri::from(pq.clone()),
+        None => Uri::from_static("/"),
+    }
+}
+
+fn note_failure(shared: &Shared, pool: &Pool, endpoint: &Endpoint) {
+    if pool
+        .record_failure(endpoint, shared.config.ejection)
+        .is_some()
+    {
+        shared
+            .metrics
+            .ejections
+            .get_or_create(&crate::metrics::BackendLabels {
+                backend: endpoint.name.clone(),
+            })
+            .inc();
+        tracing::info!(replica = %endpoint.name, "replica ejected after consecutive failures");
+    }
+}
+
+/// Sends the request on `sender` (reconnecting once if a pooled connection turns out closed
+/// before anything was written) and waits for the response head up to the first-byte timeout.
+async fn send(
+    sender: &mut SendRequest<RequestBody>,
+    endpoint: &Endpoint,
+    request: Request<RequestBody>,
+    timeouts: Timeouts,
+    trace: &Trace,
+) -> Result<Response<Incoming>, ErrorKind> {
+    let deadline = Instant::now() + timeouts.first_byte;
+    let mut request = request;
+    for attempt in 0..2 {
+        if sender.ready().await.is_err() {
+            *sender = connect(endpoint.addr, timeouts.connect).await?;
+        }
+        let sent = tokio::time::timeout_at(deadline, sender.try_send_request(request)).await;
+        match sent {
+            Err(_) => return Err(ErrorKind::RequestTimeout),
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(mut error)) => match error.take_message() {
+                // Nothing was written: safe to try again on a fresh connection.
+                Some(unsent) if attempt == 0 => {
+                    request = unsent;
+                    *sender = connect(endpoint.addr, timeouts.connect).await?;
+                }
+                _ => return Err(classify(error.error(), trace)),
+            },
+        }
+    }
+    Err(ErrorKind::ClosedWithoutResponse)
+}
+
+/// What a failed exchange means: the client's fault when its body failed, else the backend
+/// closed the connection without a response.
+fn classify(error: &hyper::Error, trace: &Trace) -> ErrorKind {
+    if let Some(kind) = trace.error() {
+        return kind;
+    }
+    if error.is_user() || error.is_body_write_aborted() {
+        return ErrorKind::ClientInterrupted;
+    }
+    trace.update(|d| d.cause = Some(error.to_string()));
+    ErrorKind::ClosedWithoutResponse
+}
+
+/// A replica and a connection to it, with the request counted against it.
+struct Checkout {
+    endpoint: Arc<Endpoint>,
+    pool: Arc<Pool>,
+    in_flight: InFlight,
+    sender: SendRequest<RequestBody>,
+    connect: Duration,
+}
+
+/// Finds a replica that can take the request: waits while replicas boot (H20 past the boot
+/// limit), queues while all are at their in-flight limit (H11), and tries the next replica
+/// when a connect fails (H21/H19 once none is left).
+async fn checkout(
+    shared: &Arc<Shared>,
+    service: &str,
+    timeouts: Timeouts,
+    trace: &Trace,
+) -> Result<Checkout, ErrorKind> {
+    let config = &shared.config;
+    let boot_deadline = Instant::now() + config.boot_timeout;
+    let mut queue_deadline = None;
+    let mut tried: Vec<SocketAddr> = Vec::new();
+    let mut last_error = None;
+    let mut versions = shared.version.subscribe();
+    loop {
+        let table = shared.table.load_full();
+        let pool = table.pool(service).cloned().ok_or(ErrorKind::NoReplicas)?;
+        drop(table);
+        if pool.ready().is_empty() {
+            if let Some(error) = last_error {
+                return Err(error);
+            }
+            if pool.booting > 0 {
+                tokio::time::timeout_at(boot_deadline, versions.changed())
+                    .await
+                    .map_err(|_| ErrorKind::BootTimeout)?
+                    .map_err(|_| ErrorKind::BootTimeout)?;
+                continue;
+            }
+            return Err(if pool.down > 0 {
+                ErrorKind::AppCrashed
+            } else {
+                ErrorKind::NoReplicas
+            });
+        }
+        let endpoint = match pool.pick(config.balance, &tried, config.max_in_flight) {
+            Ok(endpoint) => endpoint,
+            Err(NoPick::NoneReady) => return Err(last_error.unwrap_or(ErrorKind::AppCrashed)),
+            Err(NoPick::AllBusy) => {
+                let deadline = *queue_deadline.get_or_insert(Instant::now() + config.queue_timeout);
+                wait_in_queue(shared, deadline).await?;
+                continue;
+            }
+        };
+        let in_flight = endpoint.begin(&shared.freed);
+        if let Some(sender) = endpoint.take_idle() {
+            return Ok(Checkout {
+                endpoint,
+                pool,
+                in_flight,
+                sender,
+                connect: Duration::ZERO,
+            });
+        }
+        let started = Instant::now();
+        match connect(endpoint.addr, timeouts.connect).await {
+            Ok(sender) => {
+                let connect = started.elapsed();
+                return Ok(Checkout {
+                    endpoint,
+                    pool,
+                    in_flight,
+                    sender,
+                    connect,
+                });
+            }
+            Err(kind) => {
+                trace.update(|d| {
+                    d.cause = Some(format!("{} at {}", kind.info().desc, endpoint.name))
+                });
+                note_failure(shared, &pool, &endpoint);
+                tried.push(endpoint.addr);
+                last_error = Some(kind);
+            }
+        }
+    }
+}
+
+/// Waits for an in-flight slot to free up; H11 when the queue is full or the wait too long.
+async fn wait_in_queue(shared: &Shared, deadline: Instant) -> Result<(), ErrorKind> {
+    let queued = shared.queued.fetch_add(1, Ordering::AcqRel);
+    let _leave = QueueSlot(shared);
+    if queued >= shared.config.max_queue {
+        return Err(ErrorKind::BacklogTooDeep);
+    }
+    shared.metrics.queued.inc();
+    let waited = tokio::time::timeout_at(deadline, shared.freed.notified()).await;
+    shared.metrics.queued.dec();
+    waited.map_err(|_| ErrorKind::BacklogTooDeep)
+}
+
+struct QueueSlot<'a>(&'a Shared);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Opens a connection to a replica: H19 past the timeout, H21 when refused.
+async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<SendRequest<RequestBody>, ErrorKind> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => return Err(ErrorKind::ConnectTimeout),
+        Ok(Err(_)) => return Err(ErrorKind::ConnectRefused),
+        Ok(Ok(stream)) => stream,
+    };
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| ErrorKind::ConnectRefused)?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.with_upgrades().await {
+            tracing::debug!(%error, "backend connection ended");
+        }
+    });
+    Ok(sender)
+}

@@ -1,0 +1,130 @@
+//! Listeners: the accept loop, one hyper HTTP/1.1 connection per client (keep-alive, upgrades,
+//! header size and count limits), and the graceful drain on shutdown — stop accepting, let
+//! each connection finish the request it is on, then close what is left after the drain time.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::errors::ErrorKind;
+use crate::headers::ClientInfo;
+use crate::proxy;
+use crate::trace::{Trace, TraceData};
+use crate::{Shared, Target};
+
+/// Serves `listener` until `shutdown` turns true, then drains.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    target: Target,
+    shutdown: watch::Receiver<bool>,
+) {
+    let target = Arc::new(target);
+    let port = listener.local_addr().map_or(0, |a| a.port());
+    let mut connections = JoinSet::new();
+    let stopped = stopped(shutdown.clone());
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    while connections.try_join_next().is_some() {}
+                    let connection = connection(shared.clone(), target.clone(), stream, peer, port, shutdown.clone());
+                    connections.spawn(connection);
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = &mut stopped => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(shared.config.drain_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+}
+
+/// Resolves once `shutdown` is true (or its sender is gone).
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
+async fn connection(
+    shared: Arc<Shared>,
+    target: Arc<Target>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    port: u16,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    shared.metrics.connections.inc();
+    let client = ClientInfo {
+        ip: peer.ip(),
+        port,
+        proto: "http",
+    };
+    let handler = {
+        let shared = shared.clone();
+        service_fn(move |req| proxy::handle(shared.clone(), target.clone(), client, req))
+    };
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.timeouts.idle)
+        .max_buf_size(shared.config.max_header_bytes.max(8192))
+        .max_headers(shared.config.max_headers);
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), handler)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let stopped = stopped(shutdown);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stopped => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(error) = result
+        && (error.is_parse() || error.is_parse_too_large())
+    {
+        log_bad_request(&shared, &client, &error);
+    }
+    shared.metrics.connections.dec();
+}
+
+/// hyper has already answered a malformed request (400, or 431 for oversized heads); this
+/// records it as Heroku's H26.
+fn log_bad_request(shared: &Arc<Shared>, client: &ClientInfo, error: &hyper::Error) {
+    let status = if error.is_parse_too_large() { 431 } else { 400 };
+    let data = TraceData {
+        fwd: client.ip.to_string(),
+        protocol: client.proto,
+        status: Some(status),
+        error: Some(ErrorKind::BadRequest),
+        cause: Some(error.to_string()),
+        complete: true,
+        ..TraceData::default()
+    };
+    let log = shared
+        .config
+        .access_log
+        .then(|| shared.log.clone())
+        .flatten();
+    drop(Trace::new(data, log, shared.metrics.clone()));
+}

@@ -1,0 +1,207 @@
+//! The routing table: which service a request goes to (by Host and path prefix), and which of
+//! its replicas can take traffic. A table is an immutable snapshot; the router swaps in a new
+//! one whenever routes, readiness or maintenance change, so a request sees one consistent view
+//! and requests in flight are never disturbed by an update.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::pool::{Endpoint, Pool};
+
+/// Router timeouts of one route (Heroku's defaults: 5 s, 30 s, 55 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect to a replica; past it the next replica is tried, then H19.
+    pub connect: Duration,
+    /// From the request sent to the response head; past it H12.
+    pub first_byte: Duration,
+    /// Rolling window without a byte in either direction once the response started; past it
+    /// H15 (backend idle) or H28 (client idle).
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            first_byte: Duration::from_secs(30),
+            idle: Duration::from_secs(55),
+        }
+    }
+}
+
+/// Which hosts a route matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// Any host.
+    Any,
+    /// Exactly this host (lowercase, without port).
+    Exact(String),
+    /// `*.example.com`: any host ending with `.example.com` (stored with the leading dot).
+    Suffix(String),
+}
+
+impl HostMatch {
+    /// Parses `example.com`, `*.example.com`, or `None` for any host.
+    pub fn parse(host: Option<&str>) -> HostMatch {
+        match host {
+            None => HostMatch::Any,
+            Some(h) => match h.strip_prefix('*') {
+                Some(suffix) => HostMatch::Suffix(suffix.to_ascii_lowercase()),
+                None => HostMatch::Exact(h.to_ascii_lowercase()),
+            },
+        }
+    }
+
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            HostMatch::Any => true,
+            HostMatch::Exact(h) => h == host,
+            HostMatch::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+        }
+    }
+}
+
+/// One routing rule: requests whose host and path match go to `service`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    /// A short name for logs and metrics (`web`, `api-v2`).
+    pub name: String,
+    pub host: HostMatch,
+    /// Path prefix, `/` for everything; matched on segment boundaries.
+    pub path_prefix: String,
+    /// The service that serves it.
+    pub service: String,
+    pub timeouts: Timeouts,
+}
+
+impl RouteRule {
+    fn matches(&self, host: &str, path: &str) -> bool {
+        self.host.matches(host) && path_has_prefix(path, &self.path_prefix)
+    }
+}
+
+/// `/api` matches `/api`, `/api/x` and `/api?q`, not `/apix`.
+fn path_has_prefix(path: &str, prefix: &str) -> bool {
+    if prefix == "/" || prefix.is_empty() {
+        return true;
+    }
+    let prefix = prefix.trim_end_matches('/');
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'),
+        None => false,
+    }
+}
+
+/// Where a replica is in its life, as far as routing cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaPhase {
+    /// Passing readiness: takes traffic.
+    Ready,
+    /// Started, not ready yet: requests may wait for it (up to the boot limit).
+    Booting,
+    /// Crashed, backing off, stopping or stopped.
+    Down,
+}
+
+/// One replica as the router sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaView {
+    /// `web.1`, shown in the log's `dyno=`.
+    pub name: String,
+    pub addr: Option<SocketAddr>,
+    pub phase: ReplicaPhase,
+}
+
+/// Everything a table is built from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableSpec {
+    /// Rules in priority order (first match wins).
+    pub routes: Vec<RouteRule>,
+    /// Replicas of every routable service, including services with none (scaled to 0).
+    pub services: HashMap<String, Vec<ReplicaView>>,
+    /// Every request answered with H80.
+    pub maintenance: bool,
+}
+
+/// An immutable routing snapshot.
+pub struct Table {
+    pub(crate) routes: Vec<RouteRule>,
+    pub(crate) pools: HashMap<String, Arc<Pool>>,
+    pub(crate) maintenance: bool,
+}
+
+impl Table {
+    /// Builds a table; replicas already known keep their endpoint (in-flight counts, idle
+    /// connections, ejection state) through `known`.
+    pub(crate) fn build(
+        spec: &TableSpec,
+        known: &mut HashMap<(String, SocketAddr), Arc<Endpoint>>,
+    ) -> Table {
+        let mut live = HashMap::new();
+        let pools =
+            spec.services
+                .iter()
+                .map(|(service, replicas)| {
+                    let mut ready = Vec::new();
+                    let (mut booting, mut down) = (0, 0);
+                    for replica in replicas {
+                        match (replica.phase, replica.addr) {
+                            (ReplicaPhase::Ready, Some(addr)) => {
+                                let key = (replica.name.clone(), addr);
+                                let endpoint = known.get(&key).cloned().unwrap_or_else(|| {
+                                    Arc::new(Endpoint::new(&replica.name, addr))
+                                });
+                                live.insert(key, endpoint.clone());
+                                ready.push(endpoint);
+                            }
+                            (ReplicaPhase::Ready | ReplicaPhase::Booting, _) => booting += 1,
+                            (ReplicaPhase::Down, _) => down += 1,
+                        }
+                    }
+                    let pool = Pool::new(service, ready, booting, down);
+                    (service.clone(), Arc::new(pool))
+                })
+                .collect();
+        // Endpoints that left the table drop their idle connections with the last reference.
+        *known = live;
+        Table {
+            routes: spec.routes.clone(),
+            pools,
+            maintenance: spec.maintenance,
+        }
+    }
+
+    /// The first rule matching `host` (lowercase, no port) and `path`.
+    pub(crate) fn route(&self, host: &str, path: &str) -> Option<&RouteRule> {
+        self.routes.iter().find(|r| r.matches(host, path))
+    }
+
+    pub(crate) fn pool(&self, service: &str) -> Option<&Arc<Pool>> {
+        self.pools.get(service)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_on_segments() {
+        assert!(path_has_prefix("/api", "/api"));
+        assert!(path_has_prefix("/api/x", "/api/"));
+        assert!(path_has_prefix("/api?q=1", "/api"));
+        assert!(!path_has_prefix("/apix", "/api"));
+        assert!(path_has_prefix("/anything", "/"));
+    }
+
+    #[test]
+    fn hosts() {
+        assert!(HostMatch::parse(Some("*.example.com")).matches("a.example.com"));
+        assert!(!HostMatch::parse(Some("*.example.com")).matches("example.com"));
+        assert!(HostMatch::parse(Some("App.localhost")).matches("app.localhost"));
+        assert!(HostMatch::parse(None).matches("whatever"));
+    }
+}

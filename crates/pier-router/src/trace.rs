@@ -1,0 +1,201 @@
+//! The record of one request as it crosses the router, and the Heroku-format log line and
+//! metrics emitted from it exactly once, when the last part of the request (handler, request
+//! body or response body) lets go of it. A request dropped before it completed is, by that
+//! fact, one the client abandoned (H27).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::errors::ErrorKind;
+use crate::metrics::RouterMetrics;
+
+/// Where finished request lines go (`pier logs router`); `None` turns the access log off.
+pub type LogSink = Arc<dyn Fn(String) + Send + Sync>;
+
+/// What is known about a request so far.
+#[derive(Debug, Default, Clone)]
+pub struct TraceData {
+    pub method: String,
+    pub path: String,
+    pub host: String,
+    pub request_id: String,
+    pub fwd: String,
+    pub protocol: &'static str,
+    /// Route and service names, for metrics.
+    pub route: String,
+    pub service: String,
+    /// The replica that served it (`dyno=`).
+    pub dyno: Option<String>,
+    pub connect: Option<Duration>,
+    /// When the backend connection was ready (start of `service=`).
+    pub service_start: Option<Instant>,
+    pub status: Option<u16>,
+    pub bytes: u64,
+    pub error: Option<ErrorKind>,
+    pub cause: Option<String>,
+    /// The response was delivered completely.
+    pub complete: bool,
+}
+
+/// A request's record, shared by the handler and the bodies.
+pub struct Trace {
+    data: Mutex<TraceData>,
+    started: Instant,
+    log: Option<LogSink>,
+    metrics: Arc<RouterMetrics>,
+}
+
+impl Trace {
+    pub fn new(data: TraceData, log: Option<LogSink>, metrics: Arc<RouterMetrics>) -> Arc<Trace> {
+        Arc::new(Trace {
+            data: Mutex::new(data),
+            started: Instant::now(),
+            log,
+            metrics,
+        })
+    }
+
+    pub fn update(&self, change: impl FnOnce(&mut TraceData)) {
+        change(&mut self.data.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Records an error unless one was recorded first (the first cause wins).
+    pub fn fail(&self, kind: ErrorKind) {
+        self.update(|d| {
+            d.error.get_or_insert(kind);
+        });
+    }
+
+    pub fn error(&self) -> Option<ErrorKind> {
+        self.data.lock().unwrap_or_else(|e| e.into_inner()).error
+    }
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        let mut data = std::mem::take(self.data.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if !data.complete && data.error.is_none() {
+            data.error = Some(ErrorKind::ClientInterrupted);
+        }
+        let total = self.started.elapsed();
+        let service = data.service_start.map(|s| s.elapsed());
+        self.metrics.observe(&data, total);
+        if let Some(log) = &self.log {
+            log(format_line(&data, service));
+        }
+    }
+}
+
+/// The Heroku router log line:
+/// `at=info method=GET path="/" host=… request_id=… fwd="…" dyno=web.1 connect=1ms service=18ms
+/// status=200 bytes=13 protocol=http`, with `sock=`, `code=`, `desc=` and `cause=` on errors.
+pub fn format_line(data: &TraceData, service: Option<Duration>) -> String {
+    use std::fmt::Write;
+    let mut line = String::with_capacity(256);
+    let info = data.error.map(ErrorKind::info);
+    if let Some(sock) = info.and_then(|i| i.sock) {
+        let _ = write!(line, "sock={sock} ");
+    }
+    match info {
+        Some(info) => {
+            let _ = write!(line, "at={}", info.at);
+            if !info.code.is_empty() {
+                let _ = write!(line, " code={} desc=\"{}\"", info.code, info.desc);
+            }
+        }
+        None => line.push_str("at=info"),
+    }
+    let status = match info {
+        // What the client got (or, for H27/H28, Heroku's 499) when the router ended it.
+        Some(info) if data.status.is_none() || info.status == 499 => Some(info.status),
+        _ => data.status,
+    };
+    let _ = write!(
+        line,
+        " method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={} service={} status={} bytes={} protocol={}",
+        data.method,
+        escape(&data.path),
+        data.host,
+        data.request_id,
+        data.fwd,
+        data.dyno.as_deref().unwrap_or(""),
+        ms(data.connect),
+        ms(service),
+        status.map(|s| s.to_string()).unwrap_or_default(),
+        data.bytes,
+        data.protocol,
+    );
+    if let Some(cause) = &data.cause {
+        let _ = write!(line, " cause=\"{}\"", escape(cause));
+    }
+    line
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map(|d| format!("{}ms", d.as_millis()))
+        .unwrap_or_default()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> TraceData {
+        TraceData {
+            method: "GET".into(),
+            path: "/a?b=\"c\"".into(),
+            host: "app.localhost".into(),
+            request_id: "rid".into(),
+            fwd: "127.0.0.1".into(),
+            protocol: "http",
+            dyno: Some("web.1".into()),
+            connect: Some(Duration::from_millis(1)),
+            status: Some(200),
+            bytes: 13,
+            complete: true,
+            ..TraceData::default()
+        }
+    }
+
+    #[test]
+    fn info_line() {
+        let line = format_line(&data(), Some(Duration::from_millis(18)));
+        assert_eq!(
+            line,
+            "at=info method=GET path=\"/a?b=\\\"c\\\"\" host=app.localhost request_id=rid fwd=\"127.0.0.1\" dyno=web.1 connect=1ms service=18ms status=200 bytes=13 protocol=http"
+        );
+    }
+
+    #[test]
+    fn error_lines() {
+        let mut d = data();
+        d.status = None;
+        d.bytes = 0;
+        d.error = Some(ErrorKind::RequestTimeout);
+        let line = format_line(&d, Some(Duration::from_millis(30000)));
+        assert!(
+            line.starts_with("at=error code=H12 desc=\"Request timeout\" method=GET"),
+            "{line}"
+        );
+        assert!(
+            line.contains("service=30000ms status=503 bytes=0"),
+            "{line}"
+        );
+        d.error = Some(ErrorKind::ClientInterrupted);
+        let line = format_line(&d, None);
+        assert!(
+            line.starts_with("sock=client at=warning code=H27"),
+            "{line}"
+        );
+        assert!(line.contains("status=499"), "{line}");
+        d.error = Some(ErrorKind::BackendInterrupted);
+        d.status = Some(200);
+        let line = format_line(&d, None);
+        assert!(line.starts_with("sock=backend at=error code=H18"), "{line}");
+        assert!(line.contains("status=200"), "{line}");
+    }
+}

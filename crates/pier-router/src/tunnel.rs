@@ -1,0 +1,76 @@
+//! Upgraded connections (websockets and other `101 Switching Protocols`): bytes are copied
+//! both ways until either side closes, or until no byte has crossed in either direction for
+//! the idle window.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+/// Joins the client's and the backend's upgraded connections once both upgrades complete.
+pub(crate) fn spawn(client: OnUpgrade, backend: OnUpgrade, idle: Duration) {
+    tokio::spawn(async move {
+        let (client, backend) = match tokio::join!(client, backend) {
+            (Ok(c), Ok(b)) => (TokioIo::new(c), TokioIo::new(b)),
+            (c, b) => {
+                tracing::debug!(
+                    client_ok = c.is_ok(),
+                    backend_ok = b.is_ok(),
+                    "upgrade failed"
+                );
+                return;
+            }
+        };
+        tunnel(client, backend, idle).await;
+    });
+}
+
+async fn tunnel<A, B>(client: A, backend: B, idle: Duration)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = Instant::now();
+    let last = Arc::new(AtomicU64::new(0));
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut backend_read, mut backend_write) = tokio::io::split(backend);
+    let up = copy(&mut client_read, &mut backend_write, &last, start);
+    let down = copy(&mut backend_read, &mut client_write, &last, start);
+    let watchdog = async {
+        loop {
+            let expires = start + Duration::from_millis(last.load(Ordering::Relaxed)) + idle;
+            if Instant::now() >= expires {
+                return;
+            }
+            tokio::time::sleep_until(expires).await;
+        }
+    };
+    tokio::select! {
+        _ = async { tokio::join!(up, down) } => {}
+        _ = watchdog => tracing::debug!("upgraded connection idle; closing"),
+    }
+}
+
+/// Copies one direction, noting the time of the last byte; closes the writer at end-of-file.
+async fn copy<R, W>(reader: &mut R, writer: &mut W, last: &AtomicU64, start: Instant)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if writer.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
