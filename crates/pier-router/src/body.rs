@@ -16,6 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use pin_project_lite::pin_project;
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 use crate::errors::ErrorKind;
@@ -43,19 +44,40 @@ pin_project! {
         read: u64,
         limit: u64,
         trace: Option<Arc<Trace>>,
+        done: Option<Arc<Notify>>,
     }
 }
 
 impl RequestBody {
-    pub(crate) fn new(inner: Incoming, idle_for: Duration, limit: u64, trace: Arc<Trace>) -> Self {
-        RequestBody {
+    /// Wraps the client's body; `done` is notified once it has been read to the end (at
+    /// once for a request without a body), which is when the first-byte timeout starts.
+    pub(crate) fn new(
+        inner: Incoming,
+        idle_for: Duration,
+        limit: u64,
+        trace: Arc<Trace>,
+        done: Arc<Notify>,
+    ) -> Self {
+        let ended = inner.is_end_stream();
+        let mut body = RequestBody {
             inner: Some(inner),
             idle: tokio::time::sleep(idle_for),
             idle_for,
             read: 0,
             limit,
             trace: Some(trace),
+            done: Some(done),
+        };
+        if ended {
+            signal(&mut body.done);
         }
+        body
+    }
+}
+
+fn signal(done: &mut Option<Arc<Notify>>) {
+    if let Some(done) = done.take() {
+        done.notify_one();
     }
 }
 
@@ -80,6 +102,9 @@ impl Body for RequestBody {
                         return Poll::Ready(Some(Err(BodyError::TooLarge(*this.limit))));
                     }
                 }
+                if this.inner.as_ref().is_some_and(|b| b.is_end_stream()) {
+                    signal(this.done);
+                }
                 this.idle.as_mut().reset(Instant::now() + *this.idle_for);
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -92,6 +117,7 @@ impl Body for RequestBody {
             }
             Poll::Ready(None) => {
                 *this.inner = None;
+                signal(this.done);
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -200,7 +226,13 @@ impl Body for ResponseBody {
                     let len = data.len() as u64;
                     trace.update(|d| d.bytes += len);
                 }
-                this.idle.as_mut().reset(Instant::now() + *this.idle_for);
+                // hyper stops polling once a body says it has ended, so a body that ends with
+                // its last frame (a Content-Length body) is finished here, not at `None`.
+                if this.upstream.as_ref().is_some_and(|b| b.is_end_stream()) {
+                    end(this.upstream, this.lease, this.in_flight, this.trace, None);
+                } else {
+                    this.idle.as_mut().reset(Instant::now() + *this.idle_for);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {

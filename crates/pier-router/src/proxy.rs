@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::body::{Lease, RequestBody, ResponseBody};
@@ -140,11 +141,13 @@ async fn proxy(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.uri = origin_form(&parts.uri);
+    let body_done = Arc::new(Notify::new());
     let body = RequestBody::new(
         body,
         timeouts.idle,
         shared.config.max_body_bytes,
         trace.clone(),
+        body_done.clone(),
     );
     let request = Request::from_parts(parts, body);
 
@@ -161,7 +164,7 @@ async fn proxy(
         mut sender,
         ..
     } = checkout;
-    let response = send(&mut sender, &endpoint, request, timeouts, trace).await;
+    let response = send(&mut sender, &endpoint, request, timeouts, trace, &body_done).await;
     let mut response = match response {
         Ok(response) => response,
         Err(kind) => {
@@ -252,18 +255,27 @@ async fn send(
     request: Request<RequestBody>,
     timeouts: Timeouts,
     trace: &Trace,
+    body_done: &Notify,
 ) -> Result<Response<Incoming>, ErrorKind> {
-    let deadline = Instant::now() + timeouts.first_byte;
+    // The first-byte window opens once the whole request has reached the backend; before
+    // that, the client's idle window (H28) is what bounds a slow upload.
+    let first_byte = async {
+        body_done.notified().await;
+        tokio::time::sleep(timeouts.first_byte).await;
+    };
+    tokio::pin!(first_byte);
     let mut request = request;
     for attempt in 0..2 {
         if sender.ready().await.is_err() {
             *sender = connect(endpoint.addr, timeouts.connect).await?;
         }
-        let sent = tokio::time::timeout_at(deadline, sender.try_send_request(request)).await;
+        let sent = tokio::select! {
+            sent = sender.try_send_request(request) => sent,
+            _ = &mut first_byte => return Err(ErrorKind::RequestTimeout),
+        };
         match sent {
-            Err(_) => return Err(ErrorKind::RequestTimeout),
-            Ok(Ok(response)) => return Ok(response),
-            Ok(Err(mut error)) => match error.take_message() {
+            Ok(response) => return Ok(response),
+            Err(mut error) => match error.take_message() {
                 // Nothing was written: safe to try again on a fresh connection.
                 Some(unsent) if attempt == 0 => {
                     request = unsent;
