@@ -204,6 +204,43 @@ pub async fn down(State(ctx): Ctx) -> impl IntoResponse {
     )
 }
 
+pub async fn maintenance(State(ctx): Ctx) -> Json<MaintenanceDto> {
+    Json(MaintenanceDto {
+        enabled: *ctx.maintenance.borrow(),
+    })
+}
+
+pub async fn set_maintenance(
+    State(ctx): Ctx,
+    body: Result<Json<MaintenanceDto>, JsonRejection>,
+) -> Result<Json<MaintenanceDto>, ApiError> {
+    let Json(request) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid body: {}; send {{\"enabled\": true}} or {{\"enabled\": false}}",
+            e.body_text()
+        ))
+    })?;
+    let persist = ctx.persist_maintenance.clone();
+    blocking(move || persist(request.enabled)).await??;
+    ctx.maintenance.send_replace(request.enabled);
+    Ok(Json(request))
+}
+
+/// pier's own metrics in the Prometheus text format.
+pub async fn metrics(State(ctx): Ctx) -> Result<Response, ApiError> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &ctx.registry)
+        .map_err(|e| ApiError::internal(format!("encoding metrics: {e}")))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
 pub async fn not_found() -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,

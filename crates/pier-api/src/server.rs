@@ -22,6 +22,12 @@ pub struct ApiContext {
     /// Set to `true` to ask the daemon to stop (`POST /v1/down`); followers of `/v1/logs` end
     /// when it flips, so that shutdown is never held up by an open stream.
     pub stopping: watch::Sender<bool>,
+    /// Maintenance mode of the router (every public request gets H80 while on).
+    pub maintenance: watch::Sender<bool>,
+    /// Called with the new maintenance flag to persist it before it takes effect.
+    pub persist_maintenance: Arc<dyn Fn(bool) -> Result<(), pier_state::StateError> + Send + Sync>,
+    /// pier's own metrics (router, supervisor), served at `/metrics`.
+    pub registry: Arc<prometheus_client::registry::Registry>,
 }
 
 /// The `/v1` routes.
@@ -35,6 +41,11 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/restart", post(routes::restart))
         .route("/v1/events", get(routes::events))
         .route("/v1/down", post(routes::down))
+        .route(
+            "/v1/maintenance",
+            get(routes::maintenance).post(routes::set_maintenance),
+        )
+        .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .with_state(ctx)
 }

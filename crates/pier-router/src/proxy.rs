@@ -190,7 +190,9 @@ async fn proxy(
     headers::strip_hop_by_hop(response.headers_mut(), switching);
     headers::append_via(response.headers_mut());
     trace.update(|d| d.status = Some(response.status().as_u16()));
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    // The client talks HTTP/1.1 with the router, whatever the backend spoke.
+    parts.version = http::Version::HTTP_11;
     let lease = Lease {
         endpoint,
         sender,

@@ -19,6 +19,7 @@ mod formation;
 mod lock;
 mod migrations;
 mod releases;
+mod settings;
 
 pub use db::{Clock, DEFAULT_MAX_EVENTS, State, StateOptions, SystemClock};
 pub use error::StateError;

@@ -16,10 +16,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "formation, releases and events",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "formation, releases and events",
+        sql: r#"
         CREATE TABLE formation (
             process       TEXT PRIMARY KEY NOT NULL CHECK (process <> ''),
             replicas      INTEGER NOT NULL CHECK (replicas >= 0),
@@ -49,7 +50,19 @@ const MIGRATIONS: &[Migration] = &[Migration {
         ) STRICT;
         CREATE INDEX events_subject ON events (subject, id);
     "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "settings (maintenance mode, internal listener ports)",
+        sql: r#"
+        CREATE TABLE settings (
+            key           TEXT PRIMARY KEY NOT NULL CHECK (key <> ''),
+            value         TEXT NOT NULL,
+            updated_at_ms INTEGER NOT NULL
+        ) STRICT;
+    "#,
+    },
+];
 
 /// The newest schema version this build of pier knows.
 pub const LATEST_SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -611,3 +611,20 @@ fn a_killed_holder_releases_the_lock() {
     });
     assert_eq!(read_daemon_info(&dir), None);
 }
+
+#[test]
+fn settings_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let state = pier_state::State::open(dir.path()).unwrap();
+        assert_eq!(state.setting("router.maintenance").unwrap(), None);
+        state.set_setting("router.maintenance", "on").unwrap();
+        state.set_setting("router.maintenance", "off").unwrap();
+        assert!(state.set_setting("", "x").is_err());
+    }
+    let state = pier_state::State::open(dir.path()).unwrap();
+    assert_eq!(
+        state.setting("router.maintenance").unwrap().as_deref(),
+        Some("off")
+    );
+}

@@ -42,6 +42,9 @@ pub struct SupervisorConfig {
     pub shim: PathBuf,
     pub logs: LogBus,
     pub events: mpsc::UnboundedSender<SupervisorEvent>,
+    /// Stable addresses of internal services (the router's per-service listeners), by service
+    /// name. A service not named here is reached at its first replica's port instead.
+    pub internal_urls: BTreeMap<String, String>,
 }
 
 /// Which replicas a restart applies to.
@@ -156,6 +159,10 @@ pub fn start(config: SupervisorConfig) -> Result<SupervisorHandle, SupervisorErr
     let mut first_ports = BTreeMap::new();
     let mut internal_urls = BTreeMap::new();
     for service in manifest.services.values().filter(|s| s.is_internal()) {
+        if let Some(url) = config.internal_urls.get(&service.name) {
+            internal_urls.insert(url_var(&service.name), url.clone());
+            continue;
+        }
         let port = allocate(&mut ports, &manifest)?;
         first_ports.insert(service.name.clone(), port);
         internal_urls.insert(url_var(&service.name), format!("http://127.0.0.1:{port}"));

@@ -105,6 +105,21 @@ pub enum Command {
     },
     /// Stop the daemon and every process it runs (gracefully)
     Down,
+    /// Show or switch maintenance mode: public requests get a 503 page (H80), processes keep running
+    #[command(
+        after_help = "Examples:\n  pier maintenance        show the mode\n  pier maintenance on     serve the maintenance page\n  pier maintenance off"
+    )]
+    Maintenance {
+        /// `on` or `off` [default: show the current mode]
+        switch: Option<Switch>,
+    },
+}
+
+/// An on/off argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +129,9 @@ pub struct UpArgs {
     /// Address of the control API (loopback only)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
     pub api_listen: SocketAddr,
+    /// Address of the public router (use 0.0.0.0:8080 to serve other machines)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
     /// Range $PORT values are drawn from, overriding [supervisor] port_range (e.g. 6000-6999)
     #[arg(long, value_name = "LO-HI")]
     pub port_range: Option<String>,

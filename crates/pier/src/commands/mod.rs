@@ -6,6 +6,7 @@ mod down;
 mod events;
 mod init;
 mod logs;
+mod maintenance;
 mod ps;
 mod restart;
 mod scale;
@@ -45,6 +46,7 @@ fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
             Command::Restart { target } => restart::run(&client, target).await,
             Command::Events { name, lines, json } => events::run(&client, name, lines, json).await,
             Command::Down => down::run(&client).await,
+            Command::Maintenance { switch } => maintenance::run(&client, switch).await,
             Command::Up(_) | Command::Check { .. } | Command::Init { .. } => Ok(()),
         }
     })

@@ -7,6 +7,7 @@
 //! held, so a failing start leaves nothing running.
 
 mod build;
+mod edge;
 mod recorder;
 mod release;
 
@@ -98,11 +99,27 @@ async fn run(
         ))
     })?;
     let api_addr = listener.local_addr()?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let router_metrics = Arc::new(pier_router::RouterMetrics::new(&mut registry));
+    let edge = edge::bind(
+        &manifest,
+        &state,
+        args.listen,
+        &logs,
+        router_metrics,
+        &stopping.subscribe(),
+    )
+    .await?;
+    let maintenance_on = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || state.setting(edge::MAINTENANCE_KEY)).await??
+    };
+    let (maintenance, _) = watch::channel(maintenance_on.as_deref() == Some("on"));
     let started_at_ms = pier_api::unix_ms(SystemTime::now());
     lock.publish(&DaemonInfo {
         pid: std::process::id(),
         api: api_addr.to_string(),
-        listen: None,
+        listen: Some(edge.public_addr.to_string()),
         started_at_ms,
         app: manifest.app.clone(),
     })?;
@@ -134,12 +151,24 @@ async fn run(
         shim,
         logs: logs.clone(),
         events: events_tx,
+        internal_urls: edge.internal_urls.clone(),
     })?;
+    let follower = edge::follow(
+        edge.router.clone(),
+        edge::routes(&manifest)?,
+        manifest.clone(),
+        supervisor.watch_status(),
+        maintenance.subscribe(),
+    );
     console::step(
         style,
         &format!(
-            "{} v{} is up; control API on http://{api_addr} (Ctrl-C to stop)",
-            manifest.app, release.version
+            "{} v{} is up at http://{}.localhost:{} (router {}); control API on http://{api_addr} (Ctrl-C to stop)",
+            manifest.app,
+            release.version,
+            manifest.app,
+            edge.public_addr.port(),
+            edge.public_addr,
         ),
     );
 
@@ -156,6 +185,14 @@ async fn run(
             started_at_ms,
         },
         stopping: stopping.clone(),
+        maintenance: maintenance.clone(),
+        persist_maintenance: {
+            let state = state.clone();
+            Arc::new(move |on: bool| {
+                state.set_setting(edge::MAINTENANCE_KEY, if on { "on" } else { "off" })
+            })
+        },
+        registry: Arc::new(registry),
     });
     let mut stop_signal = stopping.subscribe();
     let api = tokio::spawn(pier_api::serve(listener, ctx, async move {
@@ -170,6 +207,10 @@ async fn run(
     logs.push("pier", LogStream::System, "shutting down");
     supervisor.shutdown().await;
     let _ = api.await;
+    follower.abort();
+    for task in edge.tasks {
+        let _ = task.await;
+    }
     recorder::record_now(
         &state,
         "daemon.stopped",

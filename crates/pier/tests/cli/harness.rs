@@ -69,6 +69,8 @@ impl App {
 pub struct Daemon {
     pub child: Option<Child>,
     pub api: String,
+    /// The public router's address.
+    pub listen: String,
     pub dir: PathBuf,
     pub output: PathBuf,
 }
@@ -85,6 +87,8 @@ impl Daemon {
             .args([
                 "--api-listen",
                 "127.0.0.1:0",
+                "--listen",
+                "127.0.0.1:0",
                 "--port-range",
                 &port_range,
                 "--no-color",
@@ -98,11 +102,12 @@ impl Daemon {
         let mut daemon = Daemon {
             child: Some(child),
             api: String::new(),
+            listen: String::new(),
             dir: dir.to_path_buf(),
             output,
         };
         let info = dir.join(".pier/daemon.json");
-        daemon.api = wait_for(
+        (daemon.api, daemon.listen) = wait_for(
             "pier up to publish its API address",
             Duration::from_secs(60),
             || {
@@ -115,7 +120,10 @@ impl Daemon {
                 }
                 let text = std::fs::read_to_string(&info).ok()?;
                 let value: Value = serde_json::from_str(&text).ok()?;
-                Some(value["api"].as_str()?.to_string())
+                Some((
+                    value["api"].as_str()?.to_string(),
+                    value["listen"].as_str()?.to_string(),
+                ))
             },
         );
         daemon
@@ -306,4 +314,24 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .map_or("", |(_, b)| b)
         .to_string();
     Some((status, body))
+}
+
+/// A GET through the router at `addr` with a Host header; returns (status, head, body).
+pub fn http_via(addr: &str, host: &str, path: &str) -> Option<(u16, String, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, head.to_string(), body.to_string()))
 }

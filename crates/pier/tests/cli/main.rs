@@ -7,4 +7,5 @@ mod manifest_errors;
 mod orphans;
 mod probes;
 mod procfile;
+mod router;
 mod tidy;

@@ -1,0 +1,239 @@
+//! The daemon's side of the router: binds the public listener and one stable loopback
+//! listener per internal service (its port is kept in the state store so `<NAME>_URL` stays
+//! the same across restarts), turns the manifest's routes into routing rules, and feeds the
+//! router a new table whenever the supervisor's replicas or the maintenance flag change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use pier_router::{
+    HostMatch, LogSink, ReplicaPhase, ReplicaView, RouteRule, Router, RouterConfig, RouterMetrics,
+    TableSpec, Target, Timeouts,
+};
+use pier_spec::{Backend, Manifest};
+use pier_state::State;
+use pier_supervisor::{LogBus, LogStream, ReplicaState, ReplicaStatus};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::exit::Exit;
+
+/// The settings key of the maintenance flag.
+pub const MAINTENANCE_KEY: &str = "router.maintenance";
+
+/// The bound listeners and the router serving them.
+pub struct Edge {
+    pub router: Router,
+    pub public_addr: SocketAddr,
+    /// `<service> → http://127.0.0.1:PORT` for every internal service.
+    pub internal_urls: BTreeMap<String, String>,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Binds every listener (before any process starts, so a port conflict starts nothing) and
+/// starts serving; requests get 503s until the first table arrives.
+pub async fn bind(
+    manifest: &Manifest,
+    state: &State,
+    listen: SocketAddr,
+    logs: &LogBus,
+    metrics: Arc<RouterMetrics>,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<Edge> {
+    routes(manifest)?;
+    let public = TcpListener::bind(listen).await.map_err(|error| {
+        Exit::failed(format!(
+            "cannot listen on {listen} for public traffic: {error}; pass --listen 127.0.0.1:PORT"
+        ))
+    })?;
+    let public_addr = public.local_addr()?;
+    let sink: LogSink = {
+        let logs = logs.clone();
+        Arc::new(move |line: String| logs.push("router", LogStream::Stdout, line))
+    };
+    let router = Router::new(RouterConfig::default(), Some(sink), metrics);
+    let mut tasks = vec![tokio::spawn(router.serve(
+        public,
+        Target::Public,
+        shutdown.clone(),
+    ))];
+    let mut internal_urls = BTreeMap::new();
+    for service in manifest.services.values().filter(|s| s.is_internal()) {
+        let listener = bind_internal(state, &service.name).await?;
+        let addr = listener.local_addr()?;
+        internal_urls.insert(service.name.clone(), format!("http://{addr}"));
+        let target = Target::Service(service.name.clone());
+        tasks.push(tokio::spawn(router.serve(
+            listener,
+            target,
+            shutdown.clone(),
+        )));
+    }
+    Ok(Edge {
+        router,
+        public_addr,
+        internal_urls,
+        tasks,
+    })
+}
+
+/// Binds the port this service had last time if it is free, else a new one, and records it.
+async fn bind_internal(state: &State, service: &str) -> anyhow::Result<TcpListener> {
+    let key = format!("router.port.{service}");
+    let stored = {
+        let (state, key) = (state.clone(), key.clone());
+        tokio::task::spawn_blocking(move || state.setting(&key)).await??
+    };
+    if let Some(port) = stored.and_then(|p| p.parse::<u16>().ok())
+        && let Ok(listener) = TcpListener::bind(("127.0.0.1", port)).await
+    {
+        return Ok(listener);
+    }
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .with_context(|| format!("cannot listen on loopback for the internal service {service}"))?;
+    let port = listener.local_addr()?.port().to_string();
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || state.set_setting(&key, &port)).await??;
+    Ok(listener)
+}
+
+/// The routing rules of the manifest, or the defaults: each public service at
+/// `<service>.<app>.localhost`, and the main one (`web`, else the first public service) at
+/// `<app>.localhost` and for any other host.
+pub fn routes(manifest: &Manifest) -> anyhow::Result<Vec<RouteRule>> {
+    if !manifest.routes.is_empty() {
+        return manifest
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, route)| {
+                let service = match route.split.as_slice() {
+                    [only] => match &only.to {
+                        Backend::Service(service) => service.clone(),
+                        Backend::Url(url) => {
+                            return Err(unsupported(i, &format!("the external URL {url}")));
+                        }
+                    },
+                    _ => return Err(unsupported(i, "a traffic split")),
+                };
+                Ok(RouteRule {
+                    name: route.host.clone().unwrap_or_else(|| service.clone()),
+                    host: HostMatch::parse(route.host.as_deref()),
+                    path_prefix: route.path.clone(),
+                    service,
+                    timeouts: Timeouts {
+                        connect: route.timeouts.connect,
+                        first_byte: route.timeouts.first_byte,
+                        idle: route.timeouts.idle,
+                    },
+                })
+            })
+            .collect();
+    }
+    let public: Vec<&str> = manifest
+        .services
+        .values()
+        .filter(|s| s.public && s.port)
+        .map(|s| s.name.as_str())
+        .collect();
+    let Some(main) = public
+        .iter()
+        .find(|s| **s == "web")
+        .or(public.first())
+        .copied()
+    else {
+        return Ok(Vec::new());
+    };
+    let rule = |name: &str, host: HostMatch, service: &str| RouteRule {
+        name: name.to_string(),
+        host,
+        path_prefix: "/".into(),
+        service: service.to_string(),
+        timeouts: Timeouts::default(),
+    };
+    let app = &manifest.app;
+    let mut rules: Vec<RouteRule> = public
+        .iter()
+        .map(|s| rule(s, HostMatch::Exact(format!("{s}.{app}.localhost")), s))
+        .collect();
+    rules.push(rule(
+        main,
+        HostMatch::Exact(format!("{app}.localhost")),
+        main,
+    ));
+    rules.push(rule(main, HostMatch::Any, main));
+    Ok(rules)
+}
+
+fn unsupported(index: usize, what: &str) -> anyhow::Error {
+    Exit::invalid(format!(
+        "routes[{index}]: {what} is not supported by this version of pier yet; \
+         route to one service of the app"
+    ))
+}
+
+/// Keeps the routing table in step with the supervisor and the maintenance flag.
+pub fn follow(
+    router: Router,
+    rules: Vec<RouteRule>,
+    manifest: Arc<Manifest>,
+    mut replicas: watch::Receiver<Vec<ReplicaStatus>>,
+    mut maintenance: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let spec = table_spec(
+                &rules,
+                &manifest,
+                &replicas.borrow_and_update(),
+                *maintenance.borrow_and_update(),
+            );
+            router.update(&spec);
+            tokio::select! {
+                changed = replicas.changed() => if changed.is_err() { return },
+                changed = maintenance.changed() => if changed.is_err() { return },
+            }
+        }
+    })
+}
+
+fn table_spec(
+    rules: &[RouteRule],
+    manifest: &Manifest,
+    replicas: &[ReplicaStatus],
+    maintenance: bool,
+) -> TableSpec {
+    let mut services: HashMap<String, Vec<ReplicaView>> = manifest
+        .services
+        .values()
+        .filter(|s| s.port)
+        .map(|s| (s.name.clone(), Vec::new()))
+        .collect();
+    for replica in replicas {
+        let Some(views) = services.get_mut(&replica.service) else {
+            continue;
+        };
+        // A replica being stopped on purpose (scale down, restart, shutdown) is not a crash:
+        // it simply leaves the table.
+        let phase = match replica.state {
+            ReplicaState::Running if replica.ready => ReplicaPhase::Ready,
+            ReplicaState::Starting | ReplicaState::Running => ReplicaPhase::Booting,
+            ReplicaState::CrashLoopBackOff => ReplicaPhase::Down,
+            ReplicaState::Stopping | ReplicaState::Stopped => continue,
+        };
+        views.push(ReplicaView {
+            name: replica.name.clone(),
+            addr: replica.port.map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
+            phase,
+        });
+    }
+    TableSpec {
+        routes: rules.to_vec(),
+        services,
+        maintenance,
+    }
+}

@@ -1,0 +1,134 @@
+//! The router inside `pier up`: public traffic by Host, only ready replicas, Heroku's log line
+//! in `pier logs router`, maintenance mode, and internal services behind stable loopback
+//! listeners that their `<NAME>_URL` points to.
+
+use std::time::Duration;
+
+use crate::harness::{App, Daemon, http_via, wait_for};
+
+const MANIFEST: &str = r#"
+app = "shop"
+[services.web]
+command = "python3 -m http.server $PORT --bind 127.0.0.1 --directory site"
+replicas = 2
+public = true
+readiness = { http = "/", period = "200ms" }
+[services.api]
+command = "python3 -m http.server $PORT --bind 127.0.0.1 --directory internal"
+readiness = { http = "/", period = "200ms" }
+[services.env]
+command = "echo API_URL=$API_URL; exec sleep 1000"
+port = false
+"#;
+
+/// The shop app: `web` serves `site/`, the internal `api` serves `internal/`.
+fn shop() -> App {
+    let app = App::with_manifest(MANIFEST);
+    std::fs::create_dir_all(app.path().join("site")).unwrap();
+    std::fs::create_dir_all(app.path().join("internal")).unwrap();
+    app.write("site/hello.txt", "hello from the app");
+    app.write("internal/secret.txt", "internal only");
+    app
+}
+
+#[test]
+fn public_traffic_goes_through_the_router_to_ready_replicas() {
+    let app = shop();
+    let daemon = app.up();
+    daemon.wait_ready("web", 2);
+    for host in ["shop.localhost", "web.shop.localhost", "anything.example"] {
+        let (status, head, body) = http_via(&daemon.listen, host, "/hello.txt").unwrap();
+        assert_eq!(status, 200, "{host}: {head}");
+        assert_eq!(body, "hello from the app");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("via: 1.1 pier"),
+            "{head}"
+        );
+    }
+    // Requests spread over both replicas, and each is logged in Heroku's format.
+    for _ in 0..20 {
+        http_via(&daemon.listen, "shop.localhost", "/hello.txt").unwrap();
+    }
+    let logs = daemon.ok(&["logs", "router", "-n", "100"]);
+    assert!(
+        logs.contains("at=info method=GET path=\"/hello.txt\" host=shop.localhost"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("dyno=web.1") && logs.contains("dyno=web.2"),
+        "{logs}"
+    );
+    assert!(logs.contains("status=200"), "{logs}");
+
+    // Scaled to zero: H14 from the router.
+    daemon.ok(&["scale", "web=0"]);
+    let (status, _, body) = wait_for("H14", Duration::from_secs(20), || {
+        http_via(&daemon.listen, "shop.localhost", "/").filter(|(s, _, _)| *s == 503)
+    });
+    assert_eq!(status, 503);
+    assert!(body.contains("(H14)"), "{body}");
+}
+
+#[test]
+fn maintenance_mode_is_persisted_and_serves_h80() {
+    let app = shop();
+    let mut daemon = app.up();
+    daemon.wait_ready("web", 2);
+    assert!(daemon.ok(&["maintenance"]).contains("off"));
+    daemon.ok(&["maintenance", "on"]);
+    let (status, _, body) = http_via(&daemon.listen, "shop.localhost", "/").unwrap();
+    assert_eq!(status, 503);
+    assert!(body.contains("Maintenance mode (H80)"), "{body}");
+    let bad = daemon.cli(&["maintenance", "maybe"]);
+    assert_eq!(bad.status.code(), Some(2));
+    // A restarted daemon is still in maintenance.
+    daemon.ok(&["down"]);
+    daemon.wait_exit();
+    let daemon = Daemon::start(app.path(), &[]);
+    daemon.wait_ready("web", 2);
+    assert!(daemon.ok(&["maintenance"]).contains("on"));
+    daemon.ok(&["maintenance", "off"]);
+    let (status, _, _) = http_via(&daemon.listen, "shop.localhost", "/").unwrap();
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn internal_services_have_a_stable_address_behind_the_router() {
+    let app = shop();
+    let url = {
+        let mut daemon = app.up();
+        daemon.wait_ready("api", 1);
+        let url = wait_for(
+            "API_URL in the env service's output",
+            Duration::from_secs(10),
+            || {
+                let logs = daemon.ok(&["logs", "env"]);
+                logs.lines()
+                    .find_map(|l| l.split("API_URL=http://").nth(1).map(str::to_string))
+            },
+        );
+        let addr = url.trim().to_string();
+        let (status, _, body) = http_via(&addr, "api", "/secret.txt").unwrap();
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "internal only"),
+            "the internal listener reaches api"
+        );
+        // Internal services are not reachable through the public listener, by any host name.
+        for host in ["api.shop.localhost", "api", "shop.localhost"] {
+            let (status, _, _) = http_via(&daemon.listen, host, "/secret.txt").unwrap();
+            assert_eq!(status, 404, "{host} must not reach the internal service");
+        }
+        daemon.ok(&["down"]);
+        daemon.wait_exit();
+        url
+    };
+    let daemon = Daemon::start(app.path(), &[]);
+    let again = wait_for("API_URL after a restart", Duration::from_secs(10), || {
+        let logs = daemon.ok(&["logs", "env"]);
+        logs.lines()
+            .find_map(|l| l.split("API_URL=http://").nth(1).map(str::to_string))
+    });
+    assert_eq!(url, again, "the internal address is stable across restarts");
+}
