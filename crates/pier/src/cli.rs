@@ -138,6 +138,9 @@ pub struct UpArgs {
     /// Skip the [build] step
     #[arg(long)]
     pub no_build: bool,
+    /// Do not log each routed request (`pier logs router`), for very high request rates
+    #[arg(long)]
+    pub no_access_log: bool,
     /// Do not print the processes' output (it is still kept for `pier logs`)
     #[arg(short, long)]
     pub quiet: bool,

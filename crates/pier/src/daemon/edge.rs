@@ -39,6 +39,7 @@ pub async fn bind(
     manifest: &Manifest,
     state: &State,
     listen: SocketAddr,
+    access_log: bool,
     logs: &LogBus,
     metrics: Arc<RouterMetrics>,
     shutdown: &watch::Receiver<bool>,
@@ -54,7 +55,11 @@ pub async fn bind(
         let logs = logs.clone();
         Arc::new(move |line: String| logs.push("router", LogStream::Stdout, line))
     };
-    let router = Router::new(RouterConfig::default(), Some(sink), metrics);
+    let config = RouterConfig {
+        access_log,
+        ..RouterConfig::default()
+    };
+    let router = Router::new(config, Some(sink), metrics);
     let mut tasks = vec![tokio::spawn(router.serve(
         public,
         Target::Public,

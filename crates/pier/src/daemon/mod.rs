@@ -105,6 +105,7 @@ async fn run(
         &manifest,
         &state,
         args.listen,
+        !args.no_access_log,
         &logs,
         router_metrics,
         &stopping.subscribe(),
