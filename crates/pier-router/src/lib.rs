@@ -17,6 +17,7 @@ mod server;
 pub mod table;
 pub mod trace;
 mod tunnel;
+mod workers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -59,6 +60,8 @@ pub struct RouterConfig {
     pub drain_timeout: Duration,
     /// Whether each request is logged.
     pub access_log: bool,
+    /// Worker threads serving client connections [default: one per core].
+    pub workers: Option<usize>,
 }
 
 impl Default for RouterConfig {
@@ -76,6 +79,7 @@ impl Default for RouterConfig {
             max_headers: 100,
             drain_timeout: Duration::from_secs(30),
             access_log: true,
+            workers: None,
         }
     }
 }
@@ -101,6 +105,8 @@ pub(crate) struct Shared {
     /// Notified whenever a request finishes on a replica (a queue slot may be free).
     pub freed: Arc<Notify>,
     pub queued: AtomicUsize,
+    /// The threads that serve client connections.
+    pub workers: workers::Workers,
 }
 
 /// The router: a routing table and the listeners that use it. Cheap to clone.
@@ -110,11 +116,20 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router with an empty table (every request gets 404 until [`Router::update`]).
-    pub fn new(config: RouterConfig, log: Option<LogSink>, metrics: Arc<RouterMetrics>) -> Router {
+    /// A router with an empty table (every request gets 404 until [`Router::update`]), and
+    /// its worker threads (one per core unless `config.workers` says otherwise).
+    pub fn new(
+        config: RouterConfig,
+        log: Option<LogSink>,
+        metrics: Arc<RouterMetrics>,
+    ) -> std::io::Result<Router> {
+        let count = config
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let workers = workers::Workers::start(count)?;
         let mut known = HashMap::new();
-        let table = table::Table::build(&TableSpec::default(), &mut known);
-        Router {
+        let table = table::Table::build(&TableSpec::default(), &mut known, workers.count());
+        Ok(Router {
             shared: Arc::new(Shared {
                 table: ArcSwap::from_pointee(table),
                 known: Mutex::new(known),
@@ -124,15 +139,16 @@ impl Router {
                 metrics,
                 freed: Arc::new(Notify::new()),
                 queued: AtomicUsize::new(0),
+                workers,
             }),
-        }
+        })
     }
 
     /// Swaps in a table built from `spec`; requests in flight keep the snapshot they started
     /// with, and requests waiting for a booting replica look again.
     pub fn update(&self, spec: &TableSpec) {
         let mut known = self.shared.known.lock().unwrap_or_else(|e| e.into_inner());
-        let table = table::Table::build(spec, &mut known);
+        let table = table::Table::build(spec, &mut known, self.shared.workers.count());
         self.shared.table.store(Arc::new(table));
         drop(known);
         self.shared.version.send_modify(|v| *v += 1);

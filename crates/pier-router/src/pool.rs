@@ -52,7 +52,9 @@ pub struct Endpoint {
     pub name: String,
     pub addr: SocketAddr,
     in_flight: AtomicUsize,
-    idle: Mutex<Vec<SendRequest<RequestBody>>>,
+    /// Idle connections per worker thread (plus one slot for other threads): a connection is
+    /// only reused on the thread whose runtime drives it.
+    idle: Box<[Mutex<Vec<SendRequest<RequestBody>>>]>,
     health: Mutex<Health>,
 }
 
@@ -64,12 +66,12 @@ struct Health {
 }
 
 impl Endpoint {
-    pub(crate) fn new(name: &str, addr: SocketAddr) -> Endpoint {
+    pub(crate) fn new(name: &str, addr: SocketAddr, workers: usize) -> Endpoint {
         Endpoint {
             name: name.to_string(),
             addr,
             in_flight: AtomicUsize::new(0),
-            idle: Mutex::new(Vec::new()),
+            idle: (0..=workers).map(|_| Mutex::new(Vec::new())).collect(),
             health: Mutex::new(Health::default()),
         }
     }
@@ -89,7 +91,7 @@ impl Endpoint {
 
     /// An idle keep-alive connection that is still open, if any.
     pub(crate) fn take_idle(&self) -> Option<SendRequest<RequestBody>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle_here().lock().unwrap_or_else(|e| e.into_inner());
         while let Some(sender) = idle.pop() {
             if !sender.is_closed() {
                 return Some(sender);
@@ -103,10 +105,14 @@ impl Endpoint {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle_here().lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_PER_ENDPOINT {
             idle.push(sender);
         }
+    }
+
+    fn idle_here(&self) -> &Mutex<Vec<SendRequest<RequestBody>>> {
+        &self.idle[crate::workers::current(self.idle.len() - 1)]
     }
 
     fn is_ejected(&self, now: Instant) -> bool {
@@ -254,6 +260,7 @@ mod tests {
                 Arc::new(Endpoint::new(
                     &format!("web.{}", i + 1),
                     SocketAddr::from(([127, 0, 0, 1], 5000 + i)),
+                    1,
                 ))
             })
             .collect();

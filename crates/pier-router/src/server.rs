@@ -9,9 +9,10 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::errors::ErrorKind;
 use crate::headers::ClientInfo;
@@ -19,7 +20,8 @@ use crate::proxy;
 use crate::trace::{Trace, TraceData};
 use crate::{Shared, Target};
 
-/// Serves `listener` until `shutdown` turns true, then drains.
+/// Serves `listener` until `shutdown` turns true, then drains: accepted connections are
+/// handed to the worker threads in turn.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
@@ -28,16 +30,19 @@ pub(crate) async fn serve(
 ) {
     let target = Arc::new(target);
     let port = listener.local_addr().map_or(0, |a| a.port());
-    let mut connections = JoinSet::new();
+    let open = Arc::new(OpenConnections::default());
+    let (kill, killed) = watch::channel(false);
     let stopped = stopped(shutdown.clone());
     tokio::pin!(stopped);
+    let mut next = 0;
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept() => match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
                 Ok((stream, peer)) => {
-                    while connections.try_join_next().is_some() {}
-                    let connection = connection(shared.clone(), target.clone(), stream, peer, port, shutdown.clone());
-                    connections.spawn(connection);
+                    let guard = open.enter();
+                    let job = connection(shared.clone(), target.clone(), stream, peer, port, shutdown.clone(), killed.clone(), guard);
+                    shared.workers.run(next, Box::pin(job));
+                    next = next.wrapping_add(1);
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -49,12 +54,45 @@ pub(crate) async fn serve(
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(shared.config.drain_timeout, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        connections.abort_all();
+    if tokio::time::timeout(shared.config.drain_timeout, open.all_closed())
+        .await
+        .is_err()
+    {
+        kill.send_replace(true);
+        let _ = tokio::time::timeout(Duration::from_secs(1), open.all_closed()).await;
+    }
+}
+
+/// Counts the connections of one listener, for the drain.
+#[derive(Default)]
+struct OpenConnections {
+    count: AtomicUsize,
+    closed: Notify,
+}
+
+impl OpenConnections {
+    fn enter(self: &Arc<Self>) -> ConnectionGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        ConnectionGuard(self.clone())
+    }
+
+    async fn all_closed(&self) {
+        loop {
+            let notified = self.closed.notified();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct ConnectionGuard(Arc<OpenConnections>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+        self.0.closed.notify_waiters();
     }
 }
 
@@ -63,14 +101,21 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
 
+/// Serves one client connection on the worker that runs it.
+#[allow(clippy::too_many_arguments)]
 async fn connection(
     shared: Arc<Shared>,
     target: Arc<Target>,
-    stream: TcpStream,
+    stream: std::net::TcpStream,
     peer: SocketAddr,
     port: u16,
     shutdown: watch::Receiver<bool>,
+    killed: watch::Receiver<bool>,
+    _open: ConnectionGuard,
 ) {
+    let Ok(stream) = TcpStream::from_std(stream) else {
+        return;
+    };
     let _ = stream.set_nodelay(true);
     shared.metrics.connections.inc();
     let client = ClientInfo {
@@ -92,15 +137,17 @@ async fn connection(
         .serve_connection(TokioIo::new(stream), handler)
         .with_upgrades();
     tokio::pin!(conn);
-    let stopped = stopped(shutdown);
     let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = stopped => {
+        result = conn.as_mut() => Some(result),
+        _ = stopped(shutdown) => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            tokio::select! {
+                result = conn.as_mut() => Some(result),
+                _ = stopped(killed) => None,
+            }
         }
     };
-    if let Err(error) = result
+    if let Some(Err(error)) = result
         && (error.is_parse() || error.is_parse_too_large())
     {
         log_bad_request(&shared, &client, &error);

@@ -139,32 +139,33 @@ impl Table {
     pub(crate) fn build(
         spec: &TableSpec,
         known: &mut HashMap<(String, SocketAddr), Arc<Endpoint>>,
+        workers: usize,
     ) -> Table {
         let mut live = HashMap::new();
-        let pools =
-            spec.services
-                .iter()
-                .map(|(service, replicas)| {
-                    let mut ready = Vec::new();
-                    let (mut booting, mut down) = (0, 0);
-                    for replica in replicas {
-                        match (replica.phase, replica.addr) {
-                            (ReplicaPhase::Ready, Some(addr)) => {
-                                let key = (replica.name.clone(), addr);
-                                let endpoint = known.get(&key).cloned().unwrap_or_else(|| {
-                                    Arc::new(Endpoint::new(&replica.name, addr))
-                                });
-                                live.insert(key, endpoint.clone());
-                                ready.push(endpoint);
-                            }
-                            (ReplicaPhase::Ready | ReplicaPhase::Booting, _) => booting += 1,
-                            (ReplicaPhase::Down, _) => down += 1,
+        let pools = spec
+            .services
+            .iter()
+            .map(|(service, replicas)| {
+                let mut ready = Vec::new();
+                let (mut booting, mut down) = (0, 0);
+                for replica in replicas {
+                    match (replica.phase, replica.addr) {
+                        (ReplicaPhase::Ready, Some(addr)) => {
+                            let key = (replica.name.clone(), addr);
+                            let endpoint = known.get(&key).cloned().unwrap_or_else(|| {
+                                Arc::new(Endpoint::new(&replica.name, addr, workers))
+                            });
+                            live.insert(key, endpoint.clone());
+                            ready.push(endpoint);
                         }
+                        (ReplicaPhase::Ready | ReplicaPhase::Booting, _) => booting += 1,
+                        (ReplicaPhase::Down, _) => down += 1,
                     }
-                    let pool = Pool::new(service, ready, booting, down);
-                    (service.clone(), Arc::new(pool))
-                })
-                .collect();
+                }
+                let pool = Pool::new(service, ready, booting, down);
+                (service.clone(), Arc::new(pool))
+            })
+            .collect();
         // Endpoints that left the table drop their idle connections with the last reference.
         *known = live;
         Table {

@@ -36,7 +36,8 @@ impl TestRouter {
             let logs = logs.clone();
             Arc::new(move |line: String| logs.lock().unwrap().push(line)) as pier_router::LogSink
         };
-        let router = Router::new(config, Some(sink), Arc::new(RouterMetrics::unregistered()));
+        let router =
+            Router::new(config, Some(sink), Arc::new(RouterMetrics::unregistered())).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, shutdown) = watch::channel(false);

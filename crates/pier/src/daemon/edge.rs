@@ -59,7 +59,8 @@ pub async fn bind(
         access_log,
         ..RouterConfig::default()
     };
-    let router = Router::new(config, Some(sink), metrics);
+    let router = Router::new(config, Some(sink), metrics)
+        .context("cannot start the router's worker threads")?;
     let mut tasks = vec![tokio::spawn(router.serve(
         public,
         Target::Public,
