@@ -56,7 +56,7 @@ impl RequestBody {
         idle_for: Duration,
         limit: u64,
         trace: Arc<Trace>,
-        done: Arc<Notify>,
+        done: Option<Arc<Notify>>,
     ) -> Self {
         let ended = inner.is_end_stream();
         let mut body = RequestBody {
@@ -66,7 +66,7 @@ impl RequestBody {
             read: 0,
             limit,
             trace: Some(trace),
-            done: Some(done),
+            done,
         };
         if ended {
             signal(&mut body.done);

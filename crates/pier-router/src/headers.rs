@@ -62,23 +62,46 @@ pub fn valid_request_id(id: &str) -> bool {
 }
 
 /// The request id to use: the client's when valid, else a new UUID.
-pub fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| valid_request_id(id))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(id) = headers.get("x-request-id")
+        && id.to_str().is_ok_and(valid_request_id)
+    {
+        return id.clone();
+    }
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-/// What the router knows about the client connection.
-#[derive(Debug, Clone, Copy)]
+/// What the router knows about the client connection, with the header values derived from it
+/// made once per connection rather than once per request.
+#[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub ip: IpAddr,
-    /// The listener's port (`X-Forwarded-Port`).
-    pub port: u16,
     /// `http` or `https`.
     pub proto: &'static str,
+    /// The client address as a header value.
+    ip_value: HeaderValue,
+    /// The listener's port (`X-Forwarded-Port`).
+    port_value: HeaderValue,
+}
+
+impl ClientInfo {
+    pub fn new(ip: IpAddr, port: u16, proto: &'static str) -> ClientInfo {
+        let ip_value =
+            HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""));
+        ClientInfo {
+            ip,
+            proto,
+            ip_value,
+            port_value: HeaderValue::from(port),
+        }
+    }
+
+    /// The client address as text (the log's `fwd=` when no proxy came before).
+    pub fn ip_value(&self) -> &HeaderValue {
+        &self.ip_value
+    }
 }
 
 /// Adds the forwarding headers to a request on its way to a replica; returns the resulting
@@ -86,36 +109,42 @@ pub struct ClientInfo {
 pub fn add_forwarding(
     headers: &mut HeaderMap,
     client: &ClientInfo,
-    request_id: &str,
+    request_id: &HeaderValue,
     at: SystemTime,
-) -> String {
-    let ip = client.ip.to_string();
+) -> HeaderValue {
     let fwd = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
-        _ => ip,
+        Some(prior) if !prior.trim().is_empty() => {
+            HeaderValue::from_str(&format!("{prior}, {}", client.ip))
+                .unwrap_or_else(|_| client.ip_value.clone())
+        }
+        _ => client.ip_value.clone(),
     };
-    let start_ms = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    set(headers, "x-forwarded-for", &fwd);
-    set(headers, "x-forwarded-proto", client.proto);
-    set(headers, "x-forwarded-port", &client.port.to_string());
-    set(headers, "x-request-id", request_id);
-    set(headers, "x-request-start", &start_ms.to_string());
+    let start_ms = at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    headers.insert(X_FORWARDED_FOR, fwd.clone());
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(client.proto));
+    headers.insert(X_FORWARDED_PORT, client.port_value.clone());
+    headers.insert(X_REQUEST_ID, request_id.clone());
+    headers.insert(X_REQUEST_START, HeaderValue::from(start_ms));
     append_via(headers);
     fwd
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
+
 /// Appends pier to `Via` (requests and responses).
 pub fn append_via(headers: &mut HeaderMap) {
     let via = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {VIA}"),
-        None => VIA.to_string(),
+        Some(prior) => HeaderValue::from_str(&format!("{prior}, {VIA}")).ok(),
+        None => Some(HeaderValue::from_static(VIA)),
     };
-    set(headers, header::VIA.as_str(), &via);
-}
-
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), value);
+    if let Some(via) = via {
+        headers.insert(header::VIA, via);
     }
 }
 
@@ -165,13 +194,9 @@ mod tests {
     fn forwarding_headers() {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        let client = ClientInfo {
-            ip: "127.0.0.1".parse().unwrap(),
-            port: 8080,
-            proto: "http",
-        };
+        let client = ClientInfo::new("127.0.0.1".parse().unwrap(), 8080, "http");
         let at = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
-        let fwd = add_forwarding(&mut headers, &client, "rid", at);
+        let fwd = add_forwarding(&mut headers, &client, &HeaderValue::from_static("rid"), at);
         assert_eq!(fwd, "10.0.0.1, 127.0.0.1");
         assert_eq!(headers["x-request-start"], "1700000000123");
         assert_eq!(headers["x-forwarded-port"], "8080");

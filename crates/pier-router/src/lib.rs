@@ -93,6 +93,12 @@ pub enum Target {
     Service(String),
 }
 
+/// A listener's [`Target`] as requests use it.
+pub(crate) enum Dest {
+    Public,
+    Service(trace::Label),
+}
+
 /// State shared by every listener and request.
 pub(crate) struct Shared {
     pub table: ArcSwap<table::Table>,
@@ -172,7 +178,7 @@ impl Router {
             .map(|p| {
                 p.ready()
                     .iter()
-                    .map(|e| (e.name.clone(), e.in_flight()))
+                    .map(|e| (e.name.to_string(), e.in_flight()))
                     .collect()
             })
             .unwrap_or_default()

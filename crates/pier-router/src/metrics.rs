@@ -12,19 +12,19 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::trace::TraceData;
+use crate::trace::{Label, TraceData};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub route: String,
-    pub backend: String,
-    pub status: String,
-    pub code: String,
+    pub route: Label,
+    pub backend: Label,
+    pub status: u16,
+    pub code: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
-    pub backend: String,
+    pub backend: Label,
 }
 
 /// Every metric the router records.
@@ -99,26 +99,20 @@ impl RouterMetrics {
             (_, Some(s)) => s,
             (None, None) => 0,
         };
-        let backend = if data.service.is_empty() {
-            "none"
-        } else {
-            &data.service
-        };
+        let backend = data.service.clone();
         self.requests
             .get_or_create(&RequestLabels {
                 route: data.route.clone(),
-                backend: backend.to_string(),
-                status: status.to_string(),
-                code: info.map(|i| i.code).unwrap_or("").to_string(),
+                backend: backend.clone(),
+                status,
+                code: info.map_or("", |i| i.code),
             })
             .inc();
-        let labels = BackendLabels {
-            backend: backend.to_string(),
-        };
+        let labels = BackendLabels { backend };
         self.duration
             .get_or_create(&labels)
             .observe(total.as_secs_f64());
-        if let Some(connect) = data.connect {
+        if let (Some(connect), true) = (data.connect, data.new_connection) {
             self.connect
                 .get_or_create(&labels)
                 .observe(connect.as_secs_f64());

@@ -49,7 +49,7 @@ const MAX_IDLE_PER_ENDPOINT: usize = 256;
 
 /// One ready replica.
 pub struct Endpoint {
-    pub name: String,
+    pub name: crate::trace::Label,
     pub addr: SocketAddr,
     in_flight: AtomicUsize,
     /// Idle connections per worker thread (plus one slot for other threads): a connection is
@@ -68,7 +68,7 @@ struct Health {
 impl Endpoint {
     pub(crate) fn new(name: &str, addr: SocketAddr, workers: usize) -> Endpoint {
         Endpoint {
-            name: name.to_string(),
+            name: Arc::new(name.to_string()),
             addr,
             in_flight: AtomicUsize::new(0),
             idle: (0..=workers).map(|_| Mutex::new(Vec::new())).collect(),
@@ -274,7 +274,7 @@ mod tests {
         let _busy: Vec<InFlight> = (0..5).map(|_| pool.ready()[0].begin(&freed)).collect();
         for _ in 0..50 {
             let e = pool.pick(Balance::PowerOfTwoChoices, &[], 50).unwrap();
-            assert_eq!(e.name, "web.2");
+            assert_eq!(e.name.as_str(), "web.2");
         }
     }
 
@@ -285,7 +285,7 @@ mod tests {
         let first = pool.ready()[0].addr;
         let _full = pool.ready()[1].begin(&freed);
         let e = pool.pick(Balance::RoundRobin, &[first], 1).unwrap();
-        assert_eq!(e.name, "web.3");
+        assert_eq!(e.name.as_str(), "web.3");
         let third = pool.ready()[2].addr;
         assert_eq!(
             pool.pick(Balance::RoundRobin, &[first, third], 1).err(),
@@ -316,7 +316,7 @@ mod tests {
         // Picks avoid the ejected replicas.
         for _ in 0..20 {
             let e = pool.pick(Balance::PowerOfTwoChoices, &[], 50).unwrap();
-            assert!(e.name == "web.3" || e.name == "web.4");
+            assert!(e.name.as_str() == "web.3" || e.name.as_str() == "web.4");
         }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use http::{Request, Response, Uri, header};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -25,36 +25,38 @@ use crate::pool::{Endpoint, InFlight, NoPick, Pool};
 use crate::table::Timeouts;
 use crate::trace::{Trace, TraceData};
 use crate::tunnel;
-use crate::{Shared, Target};
+use crate::{Dest, Shared};
 
 /// Handles one request from a client connection.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
-    target: Arc<Target>,
-    client: ClientInfo,
+    target: Arc<Dest>,
+    client: Arc<ClientInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    let request_id = headers::request_id(req.headers());
-    let data = TraceData {
-        method: req.method().to_string(),
-        path: req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string(),
-        host: host_of(&req),
-        request_id,
-        fwd: client.ip.to_string(),
-        protocol: client.proto,
-        ..TraceData::default()
-    };
     let log = shared
         .config
         .access_log
         .then(|| shared.log.clone())
         .flatten();
+    let mut data = TraceData {
+        method: req.method().clone(),
+        request_id: headers::request_id(req.headers()),
+        fwd: client.ip_value().clone(),
+        protocol: client.proto,
+        ..TraceData::default()
+    };
+    // Only the access log needs these as owned strings.
+    if log.is_some() {
+        data.path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        data.host = host_of(&req).to_ascii_lowercase();
+    }
     let trace = Trace::new(data, log, shared.metrics.clone());
-    Ok(match proxy(&shared, &target, client, req, &trace).await {
+    Ok(match proxy(&shared, &target, &client, req, &trace).await {
         Ok(response) => response,
         Err(kind) => error_response(kind, trace),
     })
@@ -64,17 +66,16 @@ pub(crate) async fn handle(
 pub(crate) fn error_response(kind: ErrorKind, trace: Arc<Trace>) -> Response<ResponseBody> {
     trace.fail(kind);
     let kind = trace.error().unwrap_or(kind);
-    let mut request_id = String::new();
-    trace.update(|d| request_id = d.request_id.clone());
-    let page = kind.page(&request_id);
+    let request_id = request_id(&trace);
+    let page = kind.page(request_id.to_str().unwrap_or(""));
     trace.update(|d| d.status = Some(page.status().as_u16()));
     let (mut parts, body) = page.into_parts();
     headers::append_via(&mut parts.headers);
     Response::from_parts(parts, ResponseBody::page(body, Some(trace)))
 }
 
-/// The request's host, lowercase and without a port.
-fn host_of(req: &Request<Incoming>) -> String {
+/// The request's host without a port (as sent: matching ignores case).
+fn host_of(req: &Request<Incoming>) -> &str {
     let host = req
         .headers()
         .get(header::HOST)
@@ -85,13 +86,13 @@ fn host_of(req: &Request<Incoming>) -> String {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host.split(':').next().unwrap_or(""),
     };
-    name.trim_end_matches('.').to_ascii_lowercase()
+    name.trim_end_matches('.')
 }
 
 async fn proxy(
     shared: &Arc<Shared>,
-    target: &Target,
-    client: ClientInfo,
+    target: &Dest,
+    client: &ClientInfo,
     mut req: Request<Incoming>,
     trace: &Arc<Trace>,
 ) -> Result<Response<ResponseBody>, ErrorKind> {
@@ -107,21 +108,21 @@ async fn proxy(
         trace.update(|d| d.cause = Some(format!("body of {length} bytes is over the limit")));
         return Err(ErrorKind::BodyTooLarge);
     }
-    let table = shared.table.load_full();
+    let table = shared.table.load();
     if table.maintenance {
         return Err(ErrorKind::Maintenance);
     }
     let (route, service, timeouts) = match target {
-        Target::Public => {
-            let (host, path) = {
-                let mut out = (String::new(), String::new());
-                trace.update(|d| out = (d.host.clone(), d.path.clone()));
-                out
-            };
-            let rule = table.route(&host, &path).ok_or(ErrorKind::NoRoute)?;
-            (rule.name.clone(), rule.service.clone(), rule.timeouts)
+        Dest::Public => {
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            let route = table.route(host_of(&req), path).ok_or(ErrorKind::NoRoute)?;
+            (
+                route.name.clone(),
+                route.service.clone(),
+                route.rule.timeouts,
+            )
         }
-        Target::Service(service) => (service.clone(), service.clone(), shared.config.timeouts),
+        Dest::Service(service) => (service.clone(), service.clone(), shared.config.timeouts),
     };
     drop(table);
     trace.update(|d| {
@@ -133,7 +134,7 @@ async fn proxy(
     headers::strip_hop_by_hop(req.headers_mut(), upgrade);
     let fwd = headers::add_forwarding(
         req.headers_mut(),
-        &client,
+        client,
         &request_id(trace),
         SystemTime::now(),
     );
@@ -141,7 +142,8 @@ async fn proxy(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.uri = origin_form(&parts.uri);
-    let body_done = Arc::new(Notify::new());
+    // Requests without a body start the first-byte window at once; others when it is sent.
+    let body_done = (!body.is_end_stream()).then(|| Arc::new(Notify::new()));
     let body = RequestBody::new(
         body,
         timeouts.idle,
@@ -155,6 +157,7 @@ async fn proxy(
     trace.update(|d| {
         d.dyno = Some(checkout.endpoint.name.clone());
         d.connect = Some(checkout.connect);
+        d.new_connection = checkout.fresh;
         d.service_start = Some(std::time::Instant::now());
     });
     let Checkout {
@@ -164,7 +167,15 @@ async fn proxy(
         mut sender,
         ..
     } = checkout;
-    let response = send(&mut sender, &endpoint, request, timeouts, trace, &body_done).await;
+    let response = send(
+        &mut sender,
+        &endpoint,
+        request,
+        timeouts,
+        trace,
+        body_done.as_deref(),
+    )
+    .await;
     let mut response = match response {
         Ok(response) => response,
         Err(kind) => {
@@ -202,8 +213,8 @@ async fn proxy(
     Ok(Response::from_parts(parts, body))
 }
 
-fn request_id(trace: &Trace) -> String {
-    let mut id = String::new();
+fn request_id(trace: &Trace) -> http::HeaderValue {
+    let mut id = http::HeaderValue::from_static("");
     trace.update(|d| id = d.request_id.clone());
     id
 }
@@ -257,12 +268,14 @@ async fn send(
     request: Request<RequestBody>,
     timeouts: Timeouts,
     trace: &Trace,
-    body_done: &Notify,
+    body_done: Option<&Notify>,
 ) -> Result<Response<Incoming>, ErrorKind> {
     // The first-byte window opens once the whole request has reached the backend; before
     // that, the client's idle window (H28) is what bounds a slow upload.
     let first_byte = async {
-        body_done.notified().await;
+        if let Some(done) = body_done {
+            done.notified().await;
+        }
         tokio::time::sleep(timeouts.first_byte).await;
     };
     tokio::pin!(first_byte);
@@ -310,6 +323,8 @@ struct Checkout {
     in_flight: InFlight,
     sender: SendRequest<RequestBody>,
     connect: Duration,
+    /// The connection was opened for this request (not taken from the idle pool).
+    fresh: bool,
 }
 
 /// Finds a replica that can take the request: waits while replicas boot (H20 past the boot
@@ -365,6 +380,7 @@ async fn checkout(
                 in_flight,
                 sender,
                 connect: Duration::ZERO,
+                fresh: false,
             });
         }
         let started = Instant::now();
@@ -377,6 +393,7 @@ async fn checkout(
                     in_flight,
                     sender,
                     connect,
+                    fresh: true,
                 });
             }
             Err(kind) => {

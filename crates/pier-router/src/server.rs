@@ -18,7 +18,7 @@ use crate::errors::ErrorKind;
 use crate::headers::ClientInfo;
 use crate::proxy;
 use crate::trace::{Trace, TraceData};
-use crate::{Shared, Target};
+use crate::{Dest, Shared, Target};
 
 /// Serves `listener` until `shutdown` turns true, then drains: accepted connections are
 /// handed to the worker threads in turn.
@@ -28,7 +28,10 @@ pub(crate) async fn serve(
     target: Target,
     shutdown: watch::Receiver<bool>,
 ) {
-    let target = Arc::new(target);
+    let target = Arc::new(match target {
+        Target::Public => Dest::Public,
+        Target::Service(service) => Dest::Service(Arc::new(service)),
+    });
     let port = listener.local_addr().map_or(0, |a| a.port());
     let open = Arc::new(OpenConnections::default());
     let (kill, killed) = watch::channel(false);
@@ -105,7 +108,7 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
 #[allow(clippy::too_many_arguments)]
 async fn connection(
     shared: Arc<Shared>,
-    target: Arc<Target>,
+    target: Arc<Dest>,
     stream: std::net::TcpStream,
     peer: SocketAddr,
     port: u16,
@@ -118,14 +121,11 @@ async fn connection(
     };
     let _ = stream.set_nodelay(true);
     shared.metrics.connections.inc();
-    let client = ClientInfo {
-        ip: peer.ip(),
-        port,
-        proto: "http",
-    };
+    let client = Arc::new(ClientInfo::new(peer.ip(), port, "http"));
     let handler = {
         let shared = shared.clone();
-        service_fn(move |req| proxy::handle(shared.clone(), target.clone(), client, req))
+        let client = client.clone();
+        service_fn(move |req| proxy::handle(shared.clone(), target.clone(), client.clone(), req))
     };
     let mut builder = http1::Builder::new();
     builder
@@ -160,7 +160,7 @@ async fn connection(
 fn log_bad_request(shared: &Arc<Shared>, client: &ClientInfo, error: &hyper::Error) {
     let status = if error.is_parse_too_large() { 431 } else { 400 };
     let data = TraceData {
-        fwd: client.ip.to_string(),
+        fwd: client.ip_value().clone(),
         protocol: client.proto,
         status: Some(status),
         error: Some(ErrorKind::BadRequest),

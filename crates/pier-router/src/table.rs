@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::pool::{Endpoint, Pool};
+use crate::trace::Label;
 
 /// Router timeouts of one route (Heroku's defaults: 5 s, 30 s, 55 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +59,12 @@ impl HostMatch {
     fn matches(&self, host: &str) -> bool {
         match self {
             HostMatch::Any => true,
-            HostMatch::Exact(h) => h == host,
-            HostMatch::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+            HostMatch::Exact(h) => h.eq_ignore_ascii_case(host),
+            HostMatch::Suffix(s) => {
+                let host = host.as_bytes();
+                host.len() > s.len()
+                    && host[host.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
+            }
         }
     }
 }
@@ -126,9 +131,16 @@ pub struct TableSpec {
     pub maintenance: bool,
 }
 
+/// A rule with its names ready for the request path.
+pub(crate) struct CompiledRoute {
+    pub rule: RouteRule,
+    pub name: Label,
+    pub service: Label,
+}
+
 /// An immutable routing snapshot.
 pub struct Table {
-    pub(crate) routes: Vec<RouteRule>,
+    pub(crate) routes: Vec<CompiledRoute>,
     pub(crate) pools: HashMap<String, Arc<Pool>>,
     pub(crate) maintenance: bool,
 }
@@ -168,16 +180,25 @@ impl Table {
             .collect();
         // Endpoints that left the table drop their idle connections with the last reference.
         *known = live;
+        let routes = spec
+            .routes
+            .iter()
+            .map(|rule| CompiledRoute {
+                rule: rule.clone(),
+                name: Arc::new(rule.name.clone()),
+                service: Arc::new(rule.service.clone()),
+            })
+            .collect();
         Table {
-            routes: spec.routes.clone(),
+            routes,
             pools,
             maintenance: spec.maintenance,
         }
     }
 
-    /// The first rule matching `host` (lowercase, no port) and `path`.
-    pub(crate) fn route(&self, host: &str, path: &str) -> Option<&RouteRule> {
-        self.routes.iter().find(|r| r.matches(host, path))
+    /// The first rule matching `host` (without port, any case) and `path`.
+    pub(crate) fn route(&self, host: &str, path: &str) -> Option<&CompiledRoute> {
+        self.routes.iter().find(|r| r.rule.matches(host, path))
     }
 
     pub(crate) fn pool(&self, service: &str) -> Option<&Arc<Pool>> {
@@ -203,6 +224,8 @@ mod tests {
         assert!(HostMatch::parse(Some("*.example.com")).matches("a.example.com"));
         assert!(!HostMatch::parse(Some("*.example.com")).matches("example.com"));
         assert!(HostMatch::parse(Some("App.localhost")).matches("app.localhost"));
+        assert!(HostMatch::parse(Some("app.localhost")).matches("APP.localhost"));
+        assert!(HostMatch::parse(Some("*.example.com")).matches("A.Example.COM"));
         assert!(HostMatch::parse(None).matches("whatever"));
     }
 }

@@ -3,7 +3,9 @@
 //! body or response body) lets go of it. A request dropped before it completed is, by that
 //! fact, one the client abandoned (H27).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use http::HeaderValue;
 use std::time::{Duration, Instant};
 
 use crate::errors::ErrorKind;
@@ -12,21 +14,29 @@ use crate::metrics::RouterMetrics;
 /// Where finished request lines go (`pier logs router`); `None` turns the access log off.
 pub type LogSink = Arc<dyn Fn(String) + Send + Sync>;
 
+/// A route, service or replica name, shared rather than copied on every request.
+pub type Label = Arc<String>;
+
 /// What is known about a request so far.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct TraceData {
-    pub method: String,
+    pub method: http::Method,
+    /// Path and query; filled only when the access log is on.
     pub path: String,
+    /// Host without port; filled only when the access log is on.
     pub host: String,
-    pub request_id: String,
-    pub fwd: String,
+    pub request_id: HeaderValue,
+    /// The `X-Forwarded-For` value sent on.
+    pub fwd: HeaderValue,
     pub protocol: &'static str,
     /// Route and service names, for metrics.
-    pub route: String,
-    pub service: String,
+    pub route: Label,
+    pub service: Label,
     /// The replica that served it (`dyno=`).
-    pub dyno: Option<String>,
+    pub dyno: Option<Label>,
     pub connect: Option<Duration>,
+    /// A new backend connection was opened for it (its connect time is a real measurement).
+    pub new_connection: bool,
     /// When the backend connection was ready (start of `service=`).
     pub service_start: Option<Instant>,
     pub status: Option<u16>,
@@ -35,6 +45,32 @@ pub struct TraceData {
     pub cause: Option<String>,
     /// The response was delivered completely.
     pub complete: bool,
+}
+
+static NO_LABEL: LazyLock<Label> = LazyLock::new(|| Arc::new(String::new()));
+
+impl Default for TraceData {
+    fn default() -> Self {
+        TraceData {
+            method: http::Method::GET,
+            path: String::new(),
+            host: String::new(),
+            request_id: HeaderValue::from_static(""),
+            fwd: HeaderValue::from_static(""),
+            protocol: "http",
+            route: NO_LABEL.clone(),
+            service: NO_LABEL.clone(),
+            dyno: None,
+            connect: None,
+            new_connection: false,
+            service_start: None,
+            status: None,
+            bytes: 0,
+            error: None,
+            cause: None,
+            complete: false,
+        }
+    }
 }
 
 /// A request's record, shared by the handler and the bodies.
@@ -73,15 +109,15 @@ impl Trace {
 
 impl Drop for Trace {
     fn drop(&mut self) {
-        let mut data = std::mem::take(self.data.get_mut().unwrap_or_else(|e| e.into_inner()));
+        let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
         if !data.complete && data.error.is_none() {
             data.error = Some(ErrorKind::ClientInterrupted);
         }
         let total = self.started.elapsed();
         let service = data.service_start.map(|s| s.elapsed());
-        self.metrics.observe(&data, total);
+        self.metrics.observe(data, total);
         if let Some(log) = &self.log {
-            log(format_line(&data, service));
+            log(format_line(data, service));
         }
     }
 }
@@ -116,9 +152,9 @@ pub fn format_line(data: &TraceData, service: Option<Duration>) -> String {
         data.method,
         escape(&data.path),
         data.host,
-        data.request_id,
-        data.fwd,
-        data.dyno.as_deref().unwrap_or(""),
+        data.request_id.to_str().unwrap_or(""),
+        data.fwd.to_str().unwrap_or(""),
+        data.dyno.as_deref().map_or("", |d| d.as_str()),
         ms(data.connect),
         ms(service),
         status.map(|s| s.to_string()).unwrap_or_default(),
@@ -146,13 +182,11 @@ mod tests {
 
     fn data() -> TraceData {
         TraceData {
-            method: "GET".into(),
             path: "/a?b=\"c\"".into(),
             host: "app.localhost".into(),
-            request_id: "rid".into(),
-            fwd: "127.0.0.1".into(),
-            protocol: "http",
-            dyno: Some("web.1".into()),
+            request_id: HeaderValue::from_static("rid"),
+            fwd: HeaderValue::from_static("127.0.0.1"),
+            dyno: Some(Arc::new("web.1".into())),
             connect: Some(Duration::from_millis(1)),
             status: Some(200),
             bytes: 13,
