@@ -7,7 +7,7 @@
 //! connections are never reset by an unrelated change.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,14 +55,21 @@ pub struct Endpoint {
     /// Idle connections per worker thread (plus one slot for other threads): a connection is
     /// only reused on the thread whose runtime drives it.
     idle: Box<[Mutex<Vec<SendRequest<RequestBody>>>]>,
-    health: Mutex<Health>,
+    /// Passive health, lock-free since it is read on every pick.
+    consecutive_failures: AtomicU32,
+    /// Milliseconds since [`epoch`] until which the replica is ejected; 0 when it is not.
+    ejected_until_ms: AtomicU64,
+    times_ejected: AtomicU32,
 }
 
-#[derive(Default)]
-struct Health {
-    consecutive_failures: u32,
-    ejected_until: Option<Instant>,
-    times_ejected: u32,
+/// The fixed origin of ejection deadlines.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64 + 1
 }
 
 impl Endpoint {
@@ -72,7 +79,9 @@ impl Endpoint {
             addr,
             in_flight: AtomicUsize::new(0),
             idle: (0..=workers).map(|_| Mutex::new(Vec::new())).collect(),
-            health: Mutex::new(Health::default()),
+            consecutive_failures: AtomicU32::new(0),
+            ejected_until_ms: AtomicU64::new(0),
+            times_ejected: AtomicU32::new(0),
         }
     }
 
@@ -115,14 +124,14 @@ impl Endpoint {
         &self.idle[crate::workers::current(self.idle.len() - 1)]
     }
 
-    fn is_ejected(&self, now: Instant) -> bool {
-        let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-        health.ejected_until.is_some_and(|until| until > now)
+    fn is_ejected(&self, now_ms: u64) -> bool {
+        self.ejected_until_ms.load(Ordering::Relaxed) > now_ms
     }
 
     pub(crate) fn record_success(&self) {
-        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-        health.consecutive_failures = 0;
+        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -187,43 +196,33 @@ impl Pool {
         tried: &[SocketAddr],
         limit: usize,
     ) -> Result<Arc<Endpoint>, NoPick> {
-        let now = Instant::now();
-        let untried: Vec<&Arc<Endpoint>> = self
-            .ready
-            .iter()
-            .filter(|e| !tried.contains(&e.addr))
-            .collect();
-        if untried.is_empty() {
+        // Allocation-free: this runs on every request.
+        let now = now_ms();
+        let untried = |e: &&Arc<Endpoint>| !tried.contains(&e.addr);
+        if !self.ready.iter().any(|e| untried(&e)) {
             return Err(NoPick::NoneReady);
         }
-        let healthy: Vec<&Arc<Endpoint>> = untried
-            .iter()
-            .copied()
-            .filter(|e| !e.is_ejected(now))
-            .collect();
-        let candidates = if healthy.is_empty() { untried } else { healthy };
-        let open: Vec<&Arc<Endpoint>> = candidates
-            .into_iter()
-            .filter(|e| e.in_flight() < limit)
-            .collect();
-        match open.len() {
-            0 => Err(NoPick::AllBusy),
-            1 => Ok(open[0].clone()),
-            n => Ok(match balance {
-                Balance::RoundRobin => open[self.next.fetch_add(1, Ordering::Relaxed) % n].clone(),
-                Balance::PowerOfTwoChoices => {
-                    let mut rng = rand::rng();
-                    let a = rng.random_range(0..n);
-                    let b = (a + rng.random_range(1..n)) % n;
-                    let (a, b) = (open[a], open[b]);
-                    if b.in_flight() < a.in_flight() {
-                        b.clone()
-                    } else {
-                        a.clone()
-                    }
+        let any_healthy = self.ready.iter().filter(untried).any(|e| !e.is_ejected(now));
+        let candidate = |e: &&Arc<Endpoint>| {
+            untried(e) && !(any_healthy && e.is_ejected(now)) && e.in_flight() < limit
+        };
+        let n = self.ready.iter().filter(candidate).count();
+        let nth = |i: usize| self.ready.iter().filter(candidate).nth(i).cloned();
+        let picked = match (n, balance) {
+            (0, _) => None,
+            (1, _) => nth(0),
+            (n, Balance::RoundRobin) => nth(self.next.fetch_add(1, Ordering::Relaxed) % n),
+            (n, Balance::PowerOfTwoChoices) => {
+                let mut rng = rand::rng();
+                let a = rng.random_range(0..n);
+                let b = (a + rng.random_range(1..n)) % n;
+                match (nth(a), nth(b)) {
+                    (Some(a), Some(b)) if b.in_flight() < a.in_flight() => Some(b),
+                    (a, _) => a,
                 }
-            }),
-        }
+            }
+        };
+        picked.ok_or(NoPick::AllBusy)
     }
 
     /// Records a 5xx or a connect failure of `endpoint`; returns the ejection time when this
@@ -233,19 +232,21 @@ impl Pool {
         endpoint: &Endpoint,
         settings: Ejection,
     ) -> Option<Duration> {
-        let now = Instant::now();
-        let ejected = self.ready.iter().filter(|e| e.is_ejected(now)).count();
-        let mut health = endpoint.health.lock().unwrap_or_else(|e| e.into_inner());
-        health.consecutive_failures += 1;
-        let already = health.ejected_until.is_some_and(|until| until > now);
-        let allowed = (ejected + 1) * 2 <= self.ready.len();
-        if already || !allowed || health.consecutive_failures < settings.consecutive_failures {
+        let now = now_ms();
+        let failures = endpoint.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if endpoint.is_ejected(now) || failures < settings.consecutive_failures {
             return None;
         }
-        health.times_ejected += 1;
-        health.consecutive_failures = 0;
-        let time = settings.base_time * health.times_ejected.min(10);
-        health.ejected_until = Some(now + time);
+        let ejected = self.ready.iter().filter(|e| e.is_ejected(now)).count();
+        if (ejected + 1) * 2 > self.ready.len() {
+            return None;
+        }
+        let times = endpoint.times_ejected.fetch_add(1, Ordering::Relaxed) + 1;
+        endpoint.consecutive_failures.store(0, Ordering::Relaxed);
+        let time = settings.base_time * times.min(10);
+        endpoint
+            .ejected_until_ms
+            .store(now + time.as_millis() as u64, Ordering::Relaxed);
         Some(time)
     }
 }

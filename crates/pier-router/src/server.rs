@@ -131,13 +131,18 @@ async fn connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.timeouts.idle)
-        .max_buf_size(shared.config.max_header_bytes.max(8192))
-        .max_headers(shared.config.max_headers);
+        .max_buf_size(shared.config.max_header_bytes.max(8192));
+    // hyper parses into a stack array at its default of 100 headers and into a heap
+    // allocation per request for any other limit.
+    if shared.config.max_headers != 100 {
+        builder.max_headers(shared.config.max_headers);
+    }
     let conn = builder
         .serve_connection(TokioIo::new(stream), handler)
         .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
+        biased;
         result = conn.as_mut() => Some(result),
         _ = stopped(shutdown) => {
             conn.as_mut().graceful_shutdown();
