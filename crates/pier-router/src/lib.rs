@@ -103,6 +103,8 @@ pub(crate) enum Dest {
 pub(crate) struct Shared {
     pub table: ArcSwap<table::Table>,
     known: Mutex<HashMap<(String, SocketAddr), Arc<pool::Endpoint>>>,
+    /// Replicas that left the table while requests may still be in flight on them.
+    leaving: Mutex<HashMap<String, std::sync::Weak<pool::Endpoint>>>,
     /// Bumped on every table swap; requests waiting for a booting replica watch it.
     pub version: watch::Sender<u64>,
     pub config: RouterConfig,
@@ -139,6 +141,7 @@ impl Router {
             shared: Arc::new(Shared {
                 table: ArcSwap::from_pointee(table),
                 known: Mutex::new(known),
+                leaving: Mutex::new(HashMap::new()),
                 version: watch::channel(0).0,
                 config,
                 log,
@@ -154,7 +157,20 @@ impl Router {
     /// with, and requests waiting for a booting replica look again.
     pub fn update(&self, spec: &TableSpec) {
         let mut known = self.shared.known.lock().unwrap_or_else(|e| e.into_inner());
+        let before = known.clone();
         let table = table::Table::build(spec, &mut known, self.shared.workers.count());
+        let mut leaving = self
+            .shared
+            .leaving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        leaving.retain(|_, e| e.strong_count() > 0);
+        for (key, endpoint) in before {
+            if !known.contains_key(&key) {
+                leaving.insert(key.0, Arc::downgrade(&endpoint));
+            }
+        }
+        drop(leaving);
         self.shared.table.store(Arc::new(table));
         drop(known);
         self.shared.version.send_modify(|v| *v += 1);
@@ -168,6 +184,35 @@ impl Router {
         shutdown: watch::Receiver<bool>,
     ) -> impl Future<Output = ()> + Send + 'static {
         server::serve(self.shared.clone(), listener, target, shutdown)
+    }
+
+    /// Resolves once replica `name` is out of the routing table and no request is in flight
+    /// on it any more: the moment it can be stopped without failing a request.
+    pub fn drained(&self, name: &str) -> impl Future<Output = ()> + Send + 'static {
+        let shared = self.shared.clone();
+        let name = name.to_string();
+        async move {
+            loop {
+                let in_table = {
+                    let table = shared.table.load();
+                    table
+                        .pools
+                        .values()
+                        .any(|p| p.ready().iter().any(|e| *e.name == name))
+                };
+                let busy = shared
+                    .leaving
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&name)
+                    .and_then(std::sync::Weak::upgrade)
+                    .is_some_and(|e| e.in_flight() > 0);
+                if !in_table && !busy {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
     }
 
     /// Requests in flight on each ready replica of `service` (for `pier ps` and tests).

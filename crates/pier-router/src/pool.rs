@@ -202,7 +202,11 @@ impl Pool {
         if !self.ready.iter().any(|e| untried(&e)) {
             return Err(NoPick::NoneReady);
         }
-        let any_healthy = self.ready.iter().filter(untried).any(|e| !e.is_ejected(now));
+        let any_healthy = self
+            .ready
+            .iter()
+            .filter(untried)
+            .any(|e| !e.is_ejected(now));
         let candidate = |e: &&Arc<Endpoint>| {
             untried(e) && !(any_healthy && e.is_ejected(now)) && e.in_flight() < limit
         };
@@ -233,7 +237,10 @@ impl Pool {
         settings: Ejection,
     ) -> Option<Duration> {
         let now = now_ms();
-        let failures = endpoint.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let failures = endpoint
+            .consecutive_failures
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
         if endpoint.is_ejected(now) || failures < settings.consecutive_failures {
             return None;
         }

@@ -27,6 +27,6 @@ pub use events::{EventKind, SupervisorEvent};
 pub use logs::{LogBus, LogFilter, LogLine, LogStream};
 pub use status::{ReplicaState, ReplicaStatus};
 pub use supervisor::{
-    MAX_REPLICAS, RestartTarget, RunRelease, SupervisorConfig, SupervisorError, SupervisorHandle,
-    check_formation, start,
+    DrainHook, MAX_REPLICAS, RestartTarget, RunRelease, SupervisorConfig, SupervisorError,
+    SupervisorHandle, check_formation, start,
 };

@@ -37,6 +37,7 @@ pub(crate) struct ReplicaContext {
     pub logs: LogBus,
     pub events: mpsc::UnboundedSender<SupervisorEvent>,
     pub board: watch::Sender<Vec<ReplicaStatus>>,
+    pub drain: Option<crate::supervisor::DrainHook>,
 }
 
 /// The identity of one slot.
@@ -320,6 +321,10 @@ impl Replica {
             s.state = ReplicaState::Stopping;
             s.ready = false;
         });
+        // Out of the routing table first; the requests it is serving finish before SIGTERM.
+        if let Some(drain) = &self.ctx.drain {
+            let _ = tokio::time::timeout(grace, drain(self.name.clone())).await;
+        }
         self.event(
             EventKind::Stopping,
             format!("stopping with SIGTERM (grace {grace:?})"),

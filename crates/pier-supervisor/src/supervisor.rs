@@ -3,7 +3,9 @@
 //! orders. Callers hold a [`SupervisorHandle`].
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -45,7 +47,14 @@ pub struct SupervisorConfig {
     /// Stable addresses of internal services (the router's per-service listeners), by service
     /// name. A service not named here is reached at its first replica's port instead.
     pub internal_urls: BTreeMap<String, String>,
+    /// Awaited after a replica has been marked not ready and before it gets SIGTERM, so that
+    /// whoever routes to it (the router) can stop sending it requests and let those in flight
+    /// finish; bounded by the service's termination grace period.
+    pub drain: Option<DrainHook>,
 }
+
+/// See [`SupervisorConfig::drain`]: called with the replica's name (`web.1`).
+pub type DrainHook = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Which replicas a restart applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +185,7 @@ pub fn start(config: SupervisorConfig) -> Result<SupervisorHandle, SupervisorErr
         logs: config.logs.clone(),
         events: config.events,
         board,
+        drain: config.drain,
     });
     let (orders, rx) = mpsc::channel(16);
     let mut actor = Supervisor {

@@ -223,13 +223,14 @@ fn table_spec(
         let Some(views) = services.get_mut(&replica.service) else {
             continue;
         };
-        // A replica being stopped on purpose (scale down, restart, shutdown) is not a crash:
-        // it simply leaves the table.
         let phase = match replica.state {
             ReplicaState::Running if replica.ready => ReplicaPhase::Ready,
             ReplicaState::Starting | ReplicaState::Running => ReplicaPhase::Booting,
             ReplicaState::CrashLoopBackOff => ReplicaPhase::Down,
-            ReplicaState::Stopping | ReplicaState::Stopped => continue,
+            // Being stopped on purpose (restart, scale down): requests wait for a replica
+            // rather than fail while its successor starts.
+            ReplicaState::Stopping => ReplicaPhase::Booting,
+            ReplicaState::Stopped => continue,
         };
         views.push(ReplicaView {
             name: replica.name.clone(),

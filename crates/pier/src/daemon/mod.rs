@@ -153,6 +153,10 @@ async fn run(
         logs: logs.clone(),
         events: events_tx,
         internal_urls: edge.internal_urls.clone(),
+        drain: Some({
+            let router = edge.router.clone();
+            Arc::new(move |replica: String| Box::pin(router.drained(&replica)) as _)
+        }),
     })?;
     let follower = edge::follow(
         edge.router.clone(),

@@ -132,3 +132,94 @@ fn internal_services_have_a_stable_address_behind_the_router() {
     });
     assert_eq!(url, again, "the internal address is stable across restarts");
 }
+
+/// A threaded server whose `/slow` takes 300 ms: requests are in flight whenever a replica
+/// is stopped, and it dies at once on SIGTERM, as many apps do.
+const SLOW_SERVER: &str = r#"
+import http.server, os, time
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.path.startswith("/slow"):
+            time.sleep(0.3)
+        body = b"hello from the app"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+#[test]
+fn a_rolling_restart_under_load_fails_no_request() {
+    let app = App::with_manifest(
+        r#"
+app = "steady"
+[services.web]
+command = "python3 server.py"
+replicas = 2
+public = true
+readiness = { http = "/", period = "100ms" }
+termination_grace = "5s"
+"#,
+    );
+    app.write("server.py", SLOW_SERVER);
+    let daemon = app.up();
+    daemon.wait_ready("web", 2);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Four clients, each bounded: it stops when told, after 2,000 requests or 60 s.
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (listen, stop) = (daemon.listen.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                    && ok < 2_000
+                    && std::time::Instant::now() < deadline
+                {
+                    match http_via(&listen, "steady.localhost", "/slow") {
+                        Some((200, _, body)) if body == "hello from the app" => ok += 1,
+                        other => failed.push(format!(
+                            "{:?}",
+                            other.map(|(status, _, body)| (
+                                status,
+                                body.lines()
+                                    .find(|l| l.starts_with("<h1>"))
+                                    .map(str::to_string)
+                            ))
+                        )),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    wait_for("traffic", Duration::from_secs(10), || {
+        daemon
+            .ok(&["logs", "router", "-n", "20"])
+            .contains("status=200")
+            .then_some(())
+    });
+    let restarted = daemon.ok(&["restart", "web"]);
+    assert!(restarted.contains("all ready"), "{restarted}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for client in clients {
+        let (o, f) = client.join().unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        ok as usize + failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+    assert!(ok >= 8, "only {ok} requests went through");
+    let events = daemon.ok(&["events", "web", "-n", "100"]);
+    assert!(events.matches("replica.stopping").count() >= 2, "{events}");
+}
