@@ -168,3 +168,54 @@ pub fn unix_ms(t: SystemTime) -> i64 {
 pub struct MaintenanceDto {
     pub enabled: bool,
 }
+
+/// One route as `pier route show` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteDto {
+    /// The route's name (`classroom.localhost`, `*/api`), used by `pier route split` and co.
+    pub name: String,
+    /// Backends with their percentages; the first is the primary.
+    pub targets: Vec<RouteTargetDto>,
+    /// `cookie tenant`, `header X-Tenant`, or none (pier's own sticky cookie).
+    pub split_key: Option<String>,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteTargetDto {
+    pub backend: String,
+    pub percent: u32,
+}
+
+/// `GET /v1/routes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoutesDto {
+    pub routes: Vec<RouteDto>,
+}
+
+/// `POST /v1/routes/split`: the rollout (second) target's percentage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitRequest {
+    pub route: String,
+    pub percent: u32,
+}
+
+/// `POST /v1/routes/keys`: add keys to (or remove them from) a route's allow or deny list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysRequest {
+    pub route: String,
+    pub list: KeyListName,
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub remove: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyListName {
+    Allow,
+    Deny,
+}

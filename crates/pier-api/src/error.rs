@@ -59,6 +59,20 @@ impl From<pier_state::StateError> for ApiError {
     }
 }
 
+impl From<crate::RouteAdminError> for ApiError {
+    fn from(error: crate::RouteAdminError) -> Self {
+        match error {
+            crate::RouteAdminError::NotFound(message) => ApiError {
+                status: StatusCode::NOT_FOUND,
+                code: "unknown_route",
+                message,
+            },
+            crate::RouteAdminError::Invalid(message) => ApiError::bad_request(message),
+            crate::RouteAdminError::Failed(message) => ApiError::internal(message),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorEnvelope {

@@ -1,6 +1,6 @@
 //! pier-api owns the control API: the HTTP/JSON interface (versioned under `/v1`) through which
 //! the CLI and scripts drive a running daemon — `ps`, `logs`, `scale`, `restart`, `events`,
-//! `down`. It owns its wire types (DTOs) and the one place where errors become HTTP responses.
+//! `down`, maintenance mode and the router's traffic splits — and pier's own `/metrics`. It owns its wire types (DTOs) and the one place where errors become HTTP responses.
 //!
 //! It orchestrates nothing itself: orders go to the supervisor through its handle, durable
 //! changes to the state store, and it never touches processes or files directly.
@@ -10,9 +10,11 @@
 
 mod dto;
 mod error;
+mod route_admin;
 mod routes;
 mod server;
 
 pub use dto::*;
 pub use error::ApiError;
+pub use route_admin::{RouteAdmin, RouteAdminError};
 pub use server::{ApiContext, router, serve};

@@ -226,6 +226,40 @@ pub async fn set_maintenance(
     Ok(Json(request))
 }
 
+pub async fn route_list(State(ctx): Ctx) -> Result<Json<RoutesDto>, ApiError> {
+    let admin = ctx.routes.clone();
+    Ok(Json(RoutesDto {
+        routes: blocking(move || admin.routes()).await?,
+    }))
+}
+
+pub async fn route_split(
+    State(ctx): Ctx,
+    body: Result<Json<SplitRequest>, JsonRejection>,
+) -> Result<Json<RouteDto>, ApiError> {
+    let Json(request) =
+        body.map_err(|e| ApiError::bad_request(format!("invalid body: {}", e.body_text())))?;
+    let admin = ctx.routes.clone();
+    Ok(Json(
+        blocking(move || admin.set_percent(&request.route, request.percent)).await??,
+    ))
+}
+
+pub async fn route_keys(
+    State(ctx): Ctx,
+    body: Result<Json<KeysRequest>, JsonRejection>,
+) -> Result<Json<RouteDto>, ApiError> {
+    let Json(request) =
+        body.map_err(|e| ApiError::bad_request(format!("invalid body: {}", e.body_text())))?;
+    let admin = ctx.routes.clone();
+    Ok(Json(
+        blocking(move || {
+            admin.set_keys(&request.route, request.list, &request.keys, request.remove)
+        })
+        .await??,
+    ))
+}
+
 /// pier's own metrics in the Prometheus text format.
 pub async fn metrics(State(ctx): Ctx) -> Result<Response, ApiError> {
     let mut text = String::new();

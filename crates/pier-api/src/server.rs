@@ -26,6 +26,8 @@ pub struct ApiContext {
     pub maintenance: watch::Sender<bool>,
     /// Called with the new maintenance flag to persist it before it takes effect.
     pub persist_maintenance: Arc<dyn Fn(bool) -> Result<(), pier_state::StateError> + Send + Sync>,
+    /// The router's rules: `pier route`.
+    pub routes: Arc<dyn crate::RouteAdmin>,
     /// pier's own metrics (router, supervisor), served at `/metrics`.
     pub registry: Arc<prometheus_client::registry::Registry>,
 }
@@ -45,6 +47,9 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
             "/v1/maintenance",
             get(routes::maintenance).post(routes::set_maintenance),
         )
+        .route("/v1/routes", get(routes::route_list))
+        .route("/v1/routes/split", post(routes::route_split))
+        .route("/v1/routes/keys", post(routes::route_keys))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .with_state(ctx)

@@ -14,7 +14,9 @@ pub mod metrics;
 pub mod pool;
 mod proxy;
 mod server;
+pub mod split;
 pub mod table;
+mod tls;
 pub mod trace;
 mod tunnel;
 mod workers;
@@ -32,7 +34,11 @@ use tokio::sync::{Notify, watch};
 pub use errors::ErrorKind;
 pub use metrics::RouterMetrics;
 pub use pool::{Balance, Ejection};
-pub use table::{HostMatch, ReplicaPhase, ReplicaView, RouteRule, TableSpec, Timeouts};
+pub use split::KeyLists;
+pub use table::{
+    Backend, ExternalUrl, HostMatch, ReplicaPhase, ReplicaView, RouteRule, SplitKey, SplitTarget,
+    TableSpec, Timeouts,
+};
 pub use trace::LogSink;
 
 /// Router-wide settings.
@@ -62,6 +68,8 @@ pub struct RouterConfig {
     pub access_log: bool,
     /// Worker threads serving client connections [default: one per core].
     pub workers: Option<usize>,
+    /// CA certificates (PEM files) trusted for `https://` backends besides the public roots.
+    pub extra_ca_files: Vec<std::path::PathBuf>,
 }
 
 impl Default for RouterConfig {
@@ -80,6 +88,7 @@ impl Default for RouterConfig {
             drain_timeout: Duration::from_secs(30),
             access_log: true,
             workers: None,
+            extra_ca_files: Vec::new(),
         }
     }
 }
@@ -115,6 +124,8 @@ pub(crate) struct Shared {
     pub queued: AtomicUsize,
     /// The threads that serve client connections.
     pub workers: workers::Workers,
+    /// TLS towards `https://` backends.
+    pub tls: tokio_rustls::TlsConnector,
 }
 
 /// The router: a routing table and the listeners that use it. Cheap to clone.
@@ -134,6 +145,7 @@ impl Router {
         let count = config
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let tls = tokio_rustls::TlsConnector::from(tls::client_config(&config.extra_ca_files)?);
         let workers = workers::Workers::start(count)?;
         let mut known = HashMap::new();
         let table = table::Table::build(&TableSpec::default(), &mut known, workers.count());
@@ -149,6 +161,7 @@ impl Router {
                 freed: Arc::new(Notify::new()),
                 queued: AtomicUsize::new(0),
                 workers,
+                tls,
             }),
         })
     }

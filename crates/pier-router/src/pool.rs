@@ -44,13 +44,25 @@ impl Default for Ejection {
     }
 }
 
+/// How a connection to an endpoint is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// TCP to `addr` (a replica on loopback).
+    Direct,
+    /// An external origin: its host name is resolved at connect time, TLS with SNI and
+    /// certificate verification for `https`, and requests carry its `Host`.
+    External(crate::table::ExternalUrl),
+}
+
 /// At most this many idle connections are kept per replica.
 const MAX_IDLE_PER_ENDPOINT: usize = 256;
 
 /// One ready replica.
 pub struct Endpoint {
     pub name: crate::trace::Label,
+    /// The replica's address (for an external URL, only its port is meaningful).
     pub addr: SocketAddr,
+    pub upstream: Upstream,
     in_flight: AtomicUsize,
     /// Idle connections per worker thread (plus one slot for other threads): a connection is
     /// only reused on the thread whose runtime drives it.
@@ -74,9 +86,19 @@ fn now_ms() -> u64 {
 
 impl Endpoint {
     pub(crate) fn new(name: &str, addr: SocketAddr, workers: usize) -> Endpoint {
+        Endpoint::with_upstream(name, addr, workers, Upstream::Direct)
+    }
+
+    pub(crate) fn with_upstream(
+        name: &str,
+        addr: SocketAddr,
+        workers: usize,
+        upstream: Upstream,
+    ) -> Endpoint {
         Endpoint {
             name: Arc::new(name.to_string()),
             addr,
+            upstream,
             in_flight: AtomicUsize::new(0),
             idle: (0..=workers).map(|_| Mutex::new(Vec::new())).collect(),
             consecutive_failures: AtomicU32::new(0),

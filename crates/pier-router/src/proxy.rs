@@ -21,8 +21,10 @@ use tokio::time::Instant;
 use crate::body::{Lease, RequestBody, ResponseBody};
 use crate::errors::ErrorKind;
 use crate::headers::{self, ClientInfo};
-use crate::pool::{Endpoint, InFlight, NoPick, Pool};
+use crate::pool::{Endpoint, InFlight, NoPick, Pool, Upstream};
+use crate::split;
 use crate::table::Timeouts;
+use crate::table::{CompiledRoute, SplitKey};
 use crate::trace::{Trace, TraceData};
 use crate::tunnel;
 use crate::{Dest, Shared};
@@ -56,10 +58,21 @@ pub(crate) async fn handle(
         data.host = host_of(&req).to_ascii_lowercase();
     }
     let trace = Trace::new(data, log, shared.metrics.clone());
-    Ok(match proxy(&shared, &target, &client, req, &trace).await {
-        Ok(response) => response,
-        Err(kind) => error_response(kind, trace),
-    })
+    let mut set_cookie = None;
+    let mut response = match proxy(&shared, &target, &client, req, &trace).await {
+        Ok(response) => {
+            trace.update(|d| set_cookie = d.set_cookie.take());
+            response
+        }
+        Err(kind) => {
+            trace.update(|d| set_cookie = d.set_cookie.take());
+            error_response(kind, trace)
+        }
+    };
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 /// The router-made response for `kind` (or for the error already recorded, which wins).
@@ -116,9 +129,13 @@ async fn proxy(
         Dest::Public => {
             let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
             let route = table.route(host_of(&req), path).ok_or(ErrorKind::NoRoute)?;
+            let (index, sticky) = pick_target(route, req.headers());
+            if sticky.is_some() {
+                trace.update(|d| d.set_cookie = sticky);
+            }
             (
                 route.name.clone(),
-                route.service.clone(),
+                route.backends[index].clone(),
                 route.rule.timeouts,
             )
         }
@@ -151,7 +168,7 @@ async fn proxy(
         trace.clone(),
         body_done.clone(),
     );
-    let request = Request::from_parts(parts, body);
+    let mut request = Request::from_parts(parts, body);
 
     let checkout = checkout(shared, &service, timeouts, trace).await?;
     trace.update(|d| {
@@ -160,6 +177,11 @@ async fn proxy(
         d.new_connection = checkout.fresh;
         d.service_start = Some(std::time::Instant::now());
     });
+    if let Upstream::External(url) = &checkout.endpoint.upstream
+        && let Ok(host) = http::HeaderValue::from_str(&url.host_header())
+    {
+        request.headers_mut().insert(header::HOST, host);
+    }
     let Checkout {
         endpoint,
         pool,
@@ -168,6 +190,7 @@ async fn proxy(
         ..
     } = checkout;
     let response = send(
+        shared,
         &mut sender,
         &endpoint,
         request,
@@ -211,6 +234,43 @@ async fn proxy(
     };
     let body = ResponseBody::upstream(body, timeouts.idle, lease, in_flight, trace.clone());
     Ok(Response::from_parts(parts, body))
+}
+
+/// The target of a (possibly split) route for this request, and the sticky cookie to set
+/// when the request carried no key at all.
+fn pick_target(
+    route: &CompiledRoute,
+    headers: &http::HeaderMap,
+) -> (usize, Option<http::HeaderValue>) {
+    if route.backends.len() < 2 {
+        return (0, None);
+    }
+    let cookie = |name: &str| {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| split::cookie(v, name))
+    };
+    let from_app = match &route.rule.split_key {
+        Some(SplitKey::Cookie(name)) => cookie(name),
+        Some(SplitKey::Header(name)) => headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty()),
+        None => None,
+    };
+    if let Some(key) = from_app.or_else(|| cookie(split::STICKY_COOKIE)) {
+        return (split::choose(&route.percents, key, &route.rule.lists), None);
+    }
+    let key = uuid::Uuid::new_v4().simple().to_string();
+    let set = format!(
+        "{}={key}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
+        split::STICKY_COOKIE
+    );
+    let index = split::choose(&route.percents, &key, &route.rule.lists);
+    (index, http::HeaderValue::from_str(&set).ok())
 }
 
 fn request_id(trace: &Trace) -> http::HeaderValue {
@@ -263,6 +323,7 @@ fn note_failure(shared: &Shared, pool: &Pool, endpoint: &Endpoint) {
 /// Sends the request on `sender` (reconnecting once if a pooled connection turns out closed
 /// before anything was written) and waits for the response head up to the first-byte timeout.
 async fn send(
+    shared: &Shared,
     sender: &mut SendRequest<RequestBody>,
     endpoint: &Endpoint,
     request: Request<RequestBody>,
@@ -282,7 +343,9 @@ async fn send(
     let mut request = request;
     for attempt in 0..2 {
         if sender.ready().await.is_err() {
-            *sender = connect(endpoint.addr, timeouts.connect).await?;
+            *sender = connect(shared, endpoint, timeouts.connect)
+                .await
+                .map_err(|(kind, _)| kind)?;
         }
         let sent = tokio::select! {
             sent = sender.try_send_request(request) => sent,
@@ -294,7 +357,9 @@ async fn send(
                 // Nothing was written: safe to try again on a fresh connection.
                 Some(unsent) if attempt == 0 => {
                     request = unsent;
-                    *sender = connect(endpoint.addr, timeouts.connect).await?;
+                    *sender = connect(shared, endpoint, timeouts.connect)
+                        .await
+                        .map_err(|(kind, _)| kind)?;
                 }
                 _ => return Err(classify(error.error(), trace)),
             },
@@ -384,7 +449,7 @@ async fn checkout(
             });
         }
         let started = Instant::now();
-        match connect(endpoint.addr, timeouts.connect).await {
+        match connect(shared, &endpoint, timeouts.connect).await {
             Ok(sender) => {
                 let connect = started.elapsed();
                 return Ok(Checkout {
@@ -396,10 +461,8 @@ async fn checkout(
                     fresh: true,
                 });
             }
-            Err(kind) => {
-                trace.update(|d| {
-                    d.cause = Some(format!("{} at {}", kind.info().desc, endpoint.name))
-                });
+            Err((kind, cause)) => {
+                trace.update(|d| d.cause = Some(cause));
                 note_failure(shared, &pool, &endpoint);
                 tried.push(endpoint.addr);
                 last_error = Some(kind);
@@ -430,24 +493,78 @@ impl Drop for QueueSlot<'_> {
 }
 
 /// Opens a connection to a replica: H19 past the timeout, H21 when refused.
+/// Why a connection could not be made: the H-code and a cause for the log.
+type ConnectError = (ErrorKind, String);
+
+/// Opens a connection to an endpoint: a replica directly, or an external origin through DNS
+/// (and TLS for `https://`). H19 past the timeout, H21 when refused or the handshake fails.
 async fn connect(
-    addr: SocketAddr,
+    shared: &Shared,
+    endpoint: &Endpoint,
     timeout: Duration,
-) -> Result<SendRequest<RequestBody>, ErrorKind> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Err(_) => return Err(ErrorKind::ConnectTimeout),
-        Ok(Err(_)) => return Err(ErrorKind::ConnectRefused),
-        Ok(Ok(stream)) => stream,
+) -> Result<SendRequest<RequestBody>, ConnectError> {
+    let deadline = Instant::now() + timeout;
+    let timed_out = || {
+        (
+            ErrorKind::ConnectTimeout,
+            format!("no connection to {} within {timeout:?}", endpoint.name),
+        )
     };
-    let _ = stream.set_nodelay(true);
-    let (sender, connection) = hyper::client::conn::http1::Builder::new()
-        .handshake(TokioIo::new(stream))
+    let refused =
+        |e: &dyn std::fmt::Display| (ErrorKind::ConnectRefused, format!("{}: {e}", endpoint.name));
+    let (addr, external) = match &endpoint.upstream {
+        Upstream::Direct => (endpoint.addr, None),
+        Upstream::External(url) => {
+            let mut addrs = tokio::time::timeout_at(
+                deadline,
+                tokio::net::lookup_host((url.host.as_str(), url.port)),
+            )
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| refused(&e))?;
+            let addr = addrs
+                .next()
+                .ok_or_else(|| refused(&"no address for the host"))?;
+            (addr, Some(url))
+        }
+    };
+    let stream = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
         .await
-        .map_err(|_| ErrorKind::ConnectRefused)?;
+        .map_err(|_| timed_out())?
+        .map_err(|e| refused(&e))?;
+    let _ = stream.set_nodelay(true);
+    let builder = hyper::client::conn::http1::Builder::new();
+    let sender = match external {
+        Some(url) if url.tls => {
+            let name = rustls_pki_types::ServerName::try_from(url.host.clone())
+                .map_err(|e| refused(&e))?;
+            let tls = tokio::time::timeout_at(deadline, shared.tls.connect(name, stream))
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| refused(&format!("TLS: {e}")))?;
+            let (sender, connection) = builder
+                .handshake(TokioIo::new(tls))
+                .await
+                .map_err(|e| refused(&e))?;
+            spawn_connection(connection.with_upgrades());
+            sender
+        }
+        _ => {
+            let (sender, connection) = builder
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| refused(&e))?;
+            spawn_connection(connection.with_upgrades());
+            sender
+        }
+    };
+    Ok(sender)
+}
+
+fn spawn_connection<F: Future<Output = hyper::Result<()>> + Send + 'static>(connection: F) {
     tokio::spawn(async move {
-        if let Err(error) = connection.with_upgrades().await {
+        if let Err(error) = connection.await {
             tracing::debug!(%error, "backend connection ended");
         }
     });
-    Ok(sender)
 }

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::pool::{Endpoint, Pool};
+use crate::pool::{Endpoint, Pool, Upstream};
+use crate::split::KeyLists;
 use crate::trace::Label;
 
 /// Router timeouts of one route (Heroku's defaults: 5 s, 30 s, 55 s).
@@ -69,17 +70,144 @@ impl HostMatch {
     }
 }
 
-/// One routing rule: requests whose host and path match go to `service`.
+/// One routing rule: requests whose host and path match go to one backend, or are split
+/// between several by a sticky key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRule {
-    /// A short name for logs and metrics (`web`, `api-v2`).
+    /// A short name for logs, metrics and `pier route` (`classroom.localhost`, `*/api`).
     pub name: String,
     pub host: HostMatch,
     /// Path prefix, `/` for everything; matched on segment boundaries.
     pub path_prefix: String,
-    /// The service that serves it.
-    pub service: String,
+    /// The backends with their percentages (adding up to 100); the first is the primary.
+    pub targets: Vec<SplitTarget>,
+    /// Where a split's sticky key comes from; without one, pier's own cookie.
+    pub split_key: Option<SplitKey>,
+    /// Keys always sent to the rollout target or always kept on the primary.
+    pub lists: KeyLists,
     pub timeouts: Timeouts,
+}
+
+impl RouteRule {
+    /// A rule sending everything matching to one service.
+    pub fn to_service(
+        name: &str,
+        host: HostMatch,
+        path_prefix: &str,
+        service: &str,
+        timeouts: Timeouts,
+    ) -> RouteRule {
+        RouteRule {
+            name: name.to_string(),
+            host,
+            path_prefix: path_prefix.to_string(),
+            targets: vec![SplitTarget {
+                backend: Backend::Service(service.to_string()),
+                percent: 100,
+            }],
+            split_key: None,
+            lists: KeyLists::default(),
+            timeouts,
+        }
+    }
+}
+
+/// One backend of a route and its share of the traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitTarget {
+    pub backend: Backend,
+    /// Percentage of keys (0–100).
+    pub percent: u32,
+}
+
+/// Where a route sends requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The ready replicas of a service of this app.
+    Service(String),
+    /// An application outside pier (the legacy app during a migration).
+    Url(ExternalUrl),
+}
+
+impl Backend {
+    /// The name used for its pool, metrics (`backend=`) and the log's `dyno=`.
+    pub fn name(&self) -> String {
+        match self {
+            Backend::Service(service) => service.clone(),
+            Backend::Url(url) => url.to_string(),
+        }
+    }
+}
+
+/// An `http://` or `https://` origin.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExternalUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl ExternalUrl {
+    /// Parses `https://legacy.example.com[:port][/]`; paths are not allowed (the request's
+    /// path is kept).
+    pub fn parse(url: &str) -> Result<ExternalUrl, String> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!("`{url}` is not an http:// or https:// URL"));
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
+            return Err(format!(
+                "`{url}` must be a scheme and host only, like https://legacy.example.com"
+            ));
+        }
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+                let port = port
+                    .parse()
+                    .map_err(|_| format!("`{url}` has an invalid port"))?;
+                (host, port)
+            }
+            _ => (authority, default_port),
+        };
+        Ok(ExternalUrl {
+            tls,
+            host: host.trim_matches(['[', ']']).to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// The `Host` header value for requests to it.
+    pub fn host_header(&self) -> String {
+        let default_port = if self.tls { 443 } else { 80 };
+        if self.port == default_port {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for ExternalUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.host_header()
+        )
+    }
+}
+
+/// The request attribute a split hashes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SplitKey {
+    Cookie(String),
+    Header(String),
 }
 
 impl RouteRule {
@@ -135,7 +263,10 @@ pub struct TableSpec {
 pub(crate) struct CompiledRoute {
     pub rule: RouteRule,
     pub name: Label,
-    pub service: Label,
+    /// The pool name of each target, in order.
+    pub backends: Vec<Label>,
+    /// The targets' percentages, in order.
+    pub percents: Vec<u32>,
 }
 
 /// An immutable routing snapshot.
@@ -154,7 +285,7 @@ impl Table {
         workers: usize,
     ) -> Table {
         let mut live = HashMap::new();
-        let pools = spec
+        let mut pools: HashMap<String, Arc<Pool>> = spec
             .services
             .iter()
             .map(|(service, replicas)| {
@@ -178,6 +309,29 @@ impl Table {
                 (service.clone(), Arc::new(pool))
             })
             .collect();
+        // External URLs are one always-ready endpoint each; failures show as H-codes.
+        for rule in &spec.routes {
+            for target in &rule.targets {
+                let Backend::Url(url) = &target.backend else {
+                    continue;
+                };
+                let name = url.to_string();
+                let key = (name.clone(), SocketAddr::from(([0, 0, 0, 0], url.port)));
+                let endpoint = known.get(&key).cloned().unwrap_or_else(|| {
+                    Arc::new(Endpoint::with_upstream(
+                        &name,
+                        key.1,
+                        workers,
+                        Upstream::External(url.clone()),
+                    ))
+                });
+                live.insert(key, endpoint.clone());
+                pools.insert(
+                    name.clone(),
+                    Arc::new(Pool::new(&name, vec![endpoint], 0, 0)),
+                );
+            }
+        }
         // Endpoints that left the table drop their idle connections with the last reference.
         *known = live;
         let routes = spec
@@ -186,7 +340,12 @@ impl Table {
             .map(|rule| CompiledRoute {
                 rule: rule.clone(),
                 name: Arc::new(rule.name.clone()),
-                service: Arc::new(rule.service.clone()),
+                backends: rule
+                    .targets
+                    .iter()
+                    .map(|t| Arc::new(t.backend.name()))
+                    .collect(),
+                percents: rule.targets.iter().map(|t| t.percent).collect(),
             })
             .collect();
         Table {
@@ -217,6 +376,20 @@ mod tests {
         assert!(path_has_prefix("/api?q=1", "/api"));
         assert!(!path_has_prefix("/apix", "/api"));
         assert!(path_has_prefix("/anything", "/"));
+    }
+
+    #[test]
+    fn external_urls() {
+        let url = ExternalUrl::parse("https://Legacy.example.com/").unwrap();
+        assert_eq!(
+            (url.tls, url.host.as_str(), url.port),
+            (true, "legacy.example.com", 443)
+        );
+        assert_eq!(url.to_string(), "https://legacy.example.com");
+        let url = ExternalUrl::parse("http://127.0.0.1:8081").unwrap();
+        assert_eq!(url.host_header(), "127.0.0.1:8081");
+        assert!(ExternalUrl::parse("ftp://x").is_err());
+        assert!(ExternalUrl::parse("https://x/path").is_err());
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct TraceData {
     pub cause: Option<String>,
     /// The response was delivered completely.
     pub complete: bool,
+    /// A sticky split cookie to give the client with the response.
+    pub set_cookie: Option<HeaderValue>,
 }
 
 static NO_LABEL: LazyLock<Label> = LazyLock::new(|| Arc::new(String::new()));
@@ -69,6 +71,7 @@ impl Default for TraceData {
             error: None,
             cause: None,
             complete: false,
+            set_cookie: None,
         }
     }
 }

@@ -113,6 +113,50 @@ pub enum Command {
         /// `on` or `off` [default: show the current mode]
         switch: Option<Switch>,
     },
+    /// Show the router's rules, or change a traffic split live
+    #[command(
+        after_help = "Examples:\n  pier route                                   list routes and splits\n  pier route split classroom.localhost 25      25 % of tenants to the rollout backend\n  pier route allow classroom.localhost acme    acme always goes to the rollout backend\n  pier route deny classroom.localhost bigco    bigco always stays on the primary\n  pier route deny classroom.localhost bigco --remove"
+    )]
+    Route {
+        #[command(subcommand)]
+        command: Option<RouteCommand>,
+    },
+}
+
+/// `pier route` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RouteCommand {
+    /// List routes with their backends, percentages, split key and allow/deny lists
+    Show {
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send PERCENT of the keys to the route's rollout (second) backend; raising it never moves a key back
+    Split {
+        /// The route's name, as `pier route show` prints it
+        route: String,
+        /// 0 to 100
+        percent: u32,
+    },
+    /// Always send these keys (tenants) to the rollout backend, whatever the percentage
+    Allow {
+        route: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// Take the keys off the list instead
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Always keep these keys (tenants) on the primary backend; deny beats allow
+    Deny {
+        route: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// Take the keys off the list instead
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 /// An on/off argument.

@@ -23,6 +23,7 @@ pub fn fast_timeouts() -> Timeouts {
 
 pub struct TestRouter {
     pub router: Router,
+    /// The router's access log, one line per finished request.
     pub addr: SocketAddr,
     pub logs: Arc<Mutex<Vec<String>>>,
     stop: watch::Sender<bool>,
@@ -57,16 +58,21 @@ impl TestRouter {
 
     pub fn set(&self, replicas: Vec<ReplicaView>, maintenance: bool) {
         let spec = TableSpec {
-            routes: vec![RouteRule {
-                name: "web".into(),
-                host: HostMatch::Any,
-                path_prefix: "/".into(),
-                service: "web".into(),
-                timeouts: fast_timeouts(),
-            }],
+            routes: vec![RouteRule::to_service(
+                "web",
+                HostMatch::Any,
+                "/",
+                "web",
+                fast_timeouts(),
+            )],
             services: [("web".to_string(), replicas)].into_iter().collect(),
             maintenance,
         };
+        self.router.update(&spec);
+    }
+
+    /// Sets a whole table.
+    pub fn set_spec(&self, spec: TableSpec) {
         self.router.update(&spec);
     }
 

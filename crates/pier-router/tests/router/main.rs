@@ -5,3 +5,4 @@ mod backends;
 mod codes;
 mod harness;
 mod proxying;
+mod split;

@@ -9,6 +9,7 @@ mod logs;
 mod maintenance;
 mod ps;
 mod restart;
+mod route;
 mod scale;
 
 use crate::cli::{Cli, Command};
@@ -47,6 +48,7 @@ fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
             Command::Events { name, lines, json } => events::run(&client, name, lines, json).await,
             Command::Down => down::run(&client).await,
             Command::Maintenance { switch } => maintenance::run(&client, switch).await,
+            Command::Route { command } => route::run(&client, command).await,
             Command::Up(_) | Command::Check { .. } | Command::Init { .. } => Ok(()),
         }
     })

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use pier_router::{
-    HostMatch, LogSink, ReplicaPhase, ReplicaView, RouteRule, Router, RouterConfig, RouterMetrics,
-    TableSpec, Target, Timeouts,
+    Backend as RouterBackend, ExternalUrl, HostMatch, KeyLists, LogSink, ReplicaPhase, ReplicaView,
+    RouteRule, Router, RouterConfig, RouterMetrics, SplitKey, SplitTarget, TableSpec, Target,
+    Timeouts,
 };
 use pier_spec::{Backend, Manifest};
 use pier_state::State;
@@ -109,35 +110,15 @@ async fn bind_internal(state: &State, service: &str) -> anyhow::Result<TcpListen
 
 /// The routing rules of the manifest, or the defaults: each public service at
 /// `<service>.<app>.localhost`, and the main one (`web`, else the first public service) at
-/// `<app>.localhost` and for any other host.
+/// `<app>.localhost` and for any other host. Names are unique: the host (`*` for any) and the
+/// path when it is not `/`.
 pub fn routes(manifest: &Manifest) -> anyhow::Result<Vec<RouteRule>> {
     if !manifest.routes.is_empty() {
         return manifest
             .routes
             .iter()
             .enumerate()
-            .map(|(i, route)| {
-                let service = match route.split.as_slice() {
-                    [only] => match &only.to {
-                        Backend::Service(service) => service.clone(),
-                        Backend::Url(url) => {
-                            return Err(unsupported(i, &format!("the external URL {url}")));
-                        }
-                    },
-                    _ => return Err(unsupported(i, "a traffic split")),
-                };
-                Ok(RouteRule {
-                    name: route.host.clone().unwrap_or_else(|| service.clone()),
-                    host: HostMatch::parse(route.host.as_deref()),
-                    path_prefix: route.path.clone(),
-                    service,
-                    timeouts: Timeouts {
-                        connect: route.timeouts.connect,
-                        first_byte: route.timeouts.first_byte,
-                        idle: route.timeouts.idle,
-                    },
-                })
-            })
+            .map(|(i, route)| manifest_route(i, route))
             .collect();
     }
     let public: Vec<&str> = manifest
@@ -154,38 +135,80 @@ pub fn routes(manifest: &Manifest) -> anyhow::Result<Vec<RouteRule>> {
     else {
         return Ok(Vec::new());
     };
-    let rule = |name: &str, host: HostMatch, service: &str| RouteRule {
-        name: name.to_string(),
-        host,
-        path_prefix: "/".into(),
-        service: service.to_string(),
-        timeouts: Timeouts::default(),
-    };
     let app = &manifest.app;
+    let rule = |host: HostMatch, service: &str| {
+        RouteRule::to_service(
+            &route_name(&host, "/"),
+            host,
+            "/",
+            service,
+            Timeouts::default(),
+        )
+    };
     let mut rules: Vec<RouteRule> = public
         .iter()
-        .map(|s| rule(s, HostMatch::Exact(format!("{s}.{app}.localhost")), s))
+        .map(|s| rule(HostMatch::Exact(format!("{s}.{app}.localhost")), s))
         .collect();
-    rules.push(rule(
-        main,
-        HostMatch::Exact(format!("{app}.localhost")),
-        main,
-    ));
-    rules.push(rule(main, HostMatch::Any, main));
+    rules.push(rule(HostMatch::Exact(format!("{app}.localhost")), main));
+    rules.push(rule(HostMatch::Any, main));
     Ok(rules)
 }
 
-fn unsupported(index: usize, what: &str) -> anyhow::Error {
-    Exit::invalid(format!(
-        "routes[{index}]: {what} is not supported by this version of pier yet; \
-         route to one service of the app"
-    ))
+fn manifest_route(index: usize, route: &pier_spec::Route) -> anyhow::Result<RouteRule> {
+    let targets = route
+        .split
+        .iter()
+        .map(|target| {
+            let backend = match &target.to {
+                Backend::Service(service) => RouterBackend::Service(service.clone()),
+                Backend::Url(url) => RouterBackend::Url(
+                    ExternalUrl::parse(url)
+                        .map_err(|e| Exit::invalid(format!("routes[{index}]: {e}")))?,
+                ),
+            };
+            Ok(SplitTarget {
+                backend,
+                percent: target.weight,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let host = HostMatch::parse(route.host.as_deref());
+    Ok(RouteRule {
+        name: route_name(&host, &route.path),
+        host,
+        path_prefix: route.path.clone(),
+        targets,
+        split_key: route.split_key.as_ref().map(|key| match key {
+            pier_spec::SplitKey::Cookie(name) => SplitKey::Cookie(name.clone()),
+            pier_spec::SplitKey::Header(name) => SplitKey::Header(name.clone()),
+        }),
+        lists: KeyLists::default(),
+        timeouts: Timeouts {
+            connect: route.timeouts.connect,
+            first_byte: route.timeouts.first_byte,
+            idle: route.timeouts.idle,
+        },
+    })
+}
+
+/// `classroom.localhost`, `*.example.com/api`, `*`.
+fn route_name(host: &HostMatch, path: &str) -> String {
+    let host = match host {
+        HostMatch::Any => "*".to_string(),
+        HostMatch::Exact(h) => h.clone(),
+        HostMatch::Suffix(s) => format!("*{s}"),
+    };
+    if path == "/" {
+        host
+    } else {
+        format!("{host}{path}")
+    }
 }
 
 /// Keeps the routing table in step with the supervisor and the maintenance flag.
 pub fn follow(
     router: Router,
-    rules: Vec<RouteRule>,
+    mut rules: watch::Receiver<Vec<RouteRule>>,
     manifest: Arc<Manifest>,
     mut replicas: watch::Receiver<Vec<ReplicaStatus>>,
     mut maintenance: watch::Receiver<bool>,
@@ -193,7 +216,7 @@ pub fn follow(
     tokio::spawn(async move {
         loop {
             let spec = table_spec(
-                &rules,
+                &rules.borrow_and_update(),
                 &manifest,
                 &replicas.borrow_and_update(),
                 *maintenance.borrow_and_update(),
@@ -202,6 +225,7 @@ pub fn follow(
             tokio::select! {
                 changed = replicas.changed() => if changed.is_err() { return },
                 changed = maintenance.changed() => if changed.is_err() { return },
+                changed = rules.changed() => if changed.is_err() { return },
             }
         }
     })

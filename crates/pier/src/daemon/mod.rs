@@ -10,6 +10,7 @@ mod build;
 mod edge;
 mod recorder;
 mod release;
+mod route_admin;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,6 +112,10 @@ async fn run(
         &stopping.subscribe(),
     )
     .await?;
+    let route_control = Arc::new({
+        let (rules, state) = (edge::routes(&manifest)?, state.clone());
+        tokio::task::spawn_blocking(move || route_admin::RouteControl::load(rules, state)).await??
+    });
     let maintenance_on = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || state.setting(edge::MAINTENANCE_KEY)).await??
@@ -160,7 +165,7 @@ async fn run(
     })?;
     let follower = edge::follow(
         edge.router.clone(),
-        edge::routes(&manifest)?,
+        route_control.subscribe(),
         manifest.clone(),
         supervisor.watch_status(),
         maintenance.subscribe(),
@@ -197,6 +202,7 @@ async fn run(
                 state.set_setting(edge::MAINTENANCE_KEY, if on { "on" } else { "off" })
             })
         },
+        routes: route_control.clone(),
         registry: Arc::new(registry),
     });
     let mut stop_signal = stopping.subscribe();

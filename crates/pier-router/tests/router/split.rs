@@ -1,0 +1,271 @@
+//! Traffic splits through a real router: sticky by key, percentages over many keys, allow and
+//! deny lists, pier's own cookie when the request has no key, and external URL backends over
+//! plain HTTP and over TLS with certificate verification.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pier_router::{
+    Backend, ExternalUrl, HostMatch, KeyLists, RouteRule, RouterConfig, SplitKey, SplitTarget,
+    TableSpec,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::backends::{self, Behaviour};
+use crate::harness::*;
+
+fn split_rule(targets: Vec<(Backend, u32)>, key: Option<SplitKey>, lists: KeyLists) -> RouteRule {
+    RouteRule {
+        targets: targets
+            .into_iter()
+            .map(|(backend, percent)| SplitTarget { backend, percent })
+            .collect(),
+        split_key: key,
+        lists,
+        ..RouteRule::to_service("app", HostMatch::Any, "/", "a", fast_timeouts())
+    }
+}
+
+/// Services `a` and `b`, one replica each, split by the `tenant` cookie.
+async fn two_services(percent_b: u32, lists: KeyLists) -> TestRouter {
+    let router = TestRouter::start(RouterConfig::default()).await;
+    let (a, b) = (
+        backends::start(Behaviour::Echo).await,
+        backends::start(Behaviour::Echo).await,
+    );
+    router.set_spec(TableSpec {
+        routes: vec![split_rule(
+            vec![
+                (Backend::Service("a".into()), 100 - percent_b),
+                (Backend::Service("b".into()), percent_b),
+            ],
+            Some(SplitKey::Cookie("tenant".into())),
+            lists,
+        )],
+        services: HashMap::from([
+            ("a".to_string(), vec![ready("a.1", a)]),
+            ("b".to_string(), vec![ready("b.1", b)]),
+        ]),
+        maintenance: false,
+    });
+    router
+}
+
+async fn served_by(router: &TestRouter, tenant: &str) -> String {
+    let raw = format!(
+        "GET /{tenant} HTTP/1.1\r\nHost: x\r\nCookie: theme=dark; tenant={tenant}\r\nConnection: close\r\n\r\n"
+    );
+    let reply = send_raw(router.addr, raw.as_bytes()).await;
+    assert_eq!(reply.status, Some(200), "{reply:?}");
+    let line = router.log_line(&[&format!("path=\"/{tenant}\"")]).await;
+    line.split(" dyno=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_split_is_sticky_per_key_and_close_to_its_percentage() {
+    let router = two_services(20, KeyLists::default()).await;
+    let mut to_b = 0;
+    for i in 0..400 {
+        let tenant = format!("t{i}");
+        let first = served_by(&router, &tenant).await;
+        if first == "b.1" {
+            to_b += 1;
+        }
+        if i % 40 == 0 {
+            // The same key lands on the same backend every time (the path differs only to find
+            // the log line).
+            let raw = format!(
+                "GET /again-{i} HTTP/1.1\r\nHost: x\r\nCookie: tenant={tenant}\r\nConnection: close\r\n\r\n"
+            );
+            send_raw(router.addr, raw.as_bytes()).await;
+            let again = router.log_line(&[&format!("path=\"/again-{i}\"")]).await;
+            assert!(again.contains(&format!("dyno={first} ")), "{again}");
+        }
+    }
+    // 20 % of 400 keys, within what chance allows for 400 draws (±3 standard deviations).
+    assert!((56..=104).contains(&to_b), "{to_b} of 400 keys went to b");
+}
+
+#[tokio::test]
+async fn deny_beats_allow_beats_percentage() {
+    let lists = KeyLists {
+        allow: vec!["early".into(), "both".into()],
+        deny: vec!["never".into(), "both".into()],
+    };
+    let router = two_services(0, lists.clone()).await;
+    assert_eq!(served_by(&router, "early").await, "b.1", "allowed at 0 %");
+    assert_eq!(served_by(&router, "both").await, "a.1", "deny beats allow");
+    let router = two_services(100, lists).await;
+    assert_eq!(served_by(&router, "never").await, "a.1", "denied at 100 %");
+    assert_eq!(served_by(&router, "anyone").await, "b.1");
+}
+
+#[tokio::test]
+async fn without_a_key_pier_sets_its_own_sticky_cookie() {
+    let router = two_services(50, KeyLists::default()).await;
+    let reply = get(router.addr, "/first").await;
+    let cookie = reply.header("set-cookie").expect("a sticky cookie");
+    assert!(
+        cookie.starts_with("pier_split=") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let first = router.log_line(&["path=\"/first\""]).await;
+    let dyno = first
+        .split(" dyno=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let value = cookie.split(';').next().unwrap();
+    for i in 0..10 {
+        let raw = format!(
+            "GET /next-{i} HTTP/1.1\r\nHost: x\r\nCookie: {value}\r\nConnection: close\r\n\r\n"
+        );
+        let reply = send_raw(router.addr, raw.as_bytes()).await;
+        assert!(reply.header("set-cookie").is_none(), "set once");
+        let line = router.log_line(&[&format!("path=\"/next-{i}\"")]).await;
+        assert!(line.contains(&format!("dyno={dyno} ")), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn an_external_http_backend_gets_its_own_host_header() {
+    let router = TestRouter::start(RouterConfig::default()).await;
+    let legacy = backends::start(Behaviour::Echo).await;
+    let url = ExternalUrl::parse(&format!("http://127.0.0.1:{}", legacy.port())).unwrap();
+    router.set_spec(TableSpec {
+        routes: vec![split_rule(
+            vec![(Backend::Url(url.clone()), 100)],
+            None,
+            KeyLists::default(),
+        )],
+        services: HashMap::new(),
+        maintenance: false,
+    });
+    let reply = send_raw(
+        router.addr,
+        b"GET /old HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(reply.status, Some(200));
+    let seen = reply.body.to_ascii_lowercase();
+    assert!(
+        seen.contains(&format!("host: 127.0.0.1:{}", legacy.port())),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("x-forwarded-for: 127.0.0.1") && seen.contains("x-request-id: "),
+        "{seen}"
+    );
+    router
+        .log_line(&[&format!("dyno={url} "), "status=200"])
+        .await;
+}
+
+/// A TLS origin for `localhost` whose certificate is signed by a fresh CA; returns its port
+/// and the CA's PEM.
+async fn tls_origin() -> (u16, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                let n = tls.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let body = format!(
+                    "tls ok; {}",
+                    head.lines()
+                        .find(|l| l.to_ascii_lowercase().starts_with("host:"))
+                        .unwrap_or("")
+                );
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(reply.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, ca.pem())
+}
+
+#[tokio::test]
+async fn an_external_https_backend_is_verified_against_the_configured_ca() {
+    let (port, ca_pem) = tls_origin().await;
+    let dir = tempfile_dir();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let url = ExternalUrl::parse(&format!("https://localhost:{port}")).unwrap();
+    let spec = TableSpec {
+        routes: vec![split_rule(
+            vec![(Backend::Url(url), 100)],
+            None,
+            KeyLists::default(),
+        )],
+        services: HashMap::new(),
+        maintenance: false,
+    };
+    let trusted = TestRouter::start(RouterConfig {
+        extra_ca_files: vec![ca_file],
+        ..RouterConfig::default()
+    })
+    .await;
+    trusted.set_spec(spec.clone());
+    let reply = get(trusted.addr, "/").await;
+    assert_eq!(reply.status, Some(200), "{reply:?}");
+    assert_eq!(reply.body, format!("tls ok; host: localhost:{port}"));
+
+    // Without the CA the certificate is refused: a router error, never the origin's page.
+    let untrusted = TestRouter::start(RouterConfig::default()).await;
+    untrusted.set_spec(spec);
+    let reply = get(untrusted.addr, "/").await;
+    assert_eq!(reply.status, Some(503));
+    assert!(reply.body.contains("(H21)"), "{}", reply.body);
+    untrusted.log_line(&["code=H21", "TLS"]).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "pier-router-tls-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
