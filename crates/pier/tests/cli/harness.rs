@@ -318,6 +318,16 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 
 /// A GET through the router at `addr` with a Host header; returns (status, head, body).
 pub fn http_via(addr: &str, host: &str, path: &str) -> Option<(u16, String, String)> {
+    http_via_with(addr, host, path, "")
+}
+
+/// [`http_via`] with extra header lines (each ending in `\r\n`).
+pub fn http_via_with(
+    addr: &str,
+    host: &str,
+    path: &str,
+    headers: &str,
+) -> Option<(u16, String, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream
@@ -325,7 +335,7 @@ pub fn http_via(addr: &str, host: &str, path: &str) -> Option<(u16, String, Stri
         .ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
     )
     .ok()?;
     let mut response = Vec::new();

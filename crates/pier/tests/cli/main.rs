@@ -8,4 +8,5 @@ mod orphans;
 mod probes;
 mod procfile;
 mod router;
+mod split;
 mod tidy;
