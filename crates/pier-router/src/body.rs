@@ -179,6 +179,19 @@ impl ResponseBody {
         }
     }
 
+    /// No body at all (a `101 Switching Protocols` answer).
+    pub(crate) fn empty() -> Self {
+        ResponseBody {
+            page: None,
+            upstream: None,
+            idle: tokio::time::sleep(Duration::ZERO),
+            idle_for: Duration::ZERO,
+            lease: None,
+            in_flight: None,
+            trace: None,
+        }
+    }
+
     /// A backend's body, streamed with the idle window.
     pub(crate) fn upstream(
         body: Incoming,

@@ -15,7 +15,7 @@ use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::body::{Lease, RequestBody, ResponseBody};
@@ -34,6 +34,7 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     target: Arc<Dest>,
     client: Arc<ClientInfo>,
+    shutdown: watch::Receiver<bool>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let log = shared
@@ -59,7 +60,7 @@ pub(crate) async fn handle(
     }
     let trace = Trace::new(data, log, shared.metrics.clone());
     let mut set_cookie = None;
-    let mut response = match proxy(&shared, &target, &client, req, &trace).await {
+    let mut response = match proxy(&shared, &target, &client, shutdown, req, &trace).await {
         Ok(response) => {
             trace.update(|d| set_cookie = d.set_cookie.take());
             response
@@ -106,6 +107,7 @@ async fn proxy(
     shared: &Arc<Shared>,
     target: &Dest,
     client: &ClientInfo,
+    shutdown: watch::Receiver<bool>,
     mut req: Request<Incoming>,
     trace: &Arc<Trace>,
 ) -> Result<Response<ResponseBody>, ErrorKind> {
@@ -217,20 +219,33 @@ async fn proxy(
         endpoint.record_success();
     }
     let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
-    if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
-        let backend_upgrade = hyper::upgrade::on(&mut response);
-        tunnel::spawn(client_upgrade, backend_upgrade, timeouts.idle);
-    }
     headers::strip_hop_by_hop(response.headers_mut(), switching);
     headers::append_via(response.headers_mut());
     trace.update(|d| d.status = Some(response.status().as_u16()));
-    let (mut parts, body) = response.into_parts();
     // The client talks HTTP/1.1 with the router, whatever the backend spoke.
-    parts.version = http::Version::HTTP_11;
+    *response.version_mut() = http::Version::HTTP_11;
+    if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
+        // The exchange is done; the tunnel counts as in flight on the replica (so a drain
+        // waits for it) and its connection is never reused.
+        let backend_upgrade = hyper::upgrade::on(&mut response);
+        let drain = shared.config.drain_timeout;
+        tunnel::spawn(
+            client_upgrade,
+            backend_upgrade,
+            timeouts.idle,
+            shutdown,
+            drain,
+            in_flight,
+        );
+        trace.update(|d| d.complete = true);
+        let (parts, _) = response.into_parts();
+        return Ok(Response::from_parts(parts, ResponseBody::empty()));
+    }
+    let (parts, body) = response.into_parts();
     let lease = Lease {
         endpoint,
         sender,
-        reusable: !switching,
+        reusable: true,
     };
     let body = ResponseBody::upstream(body, timeouts.idle, lease, in_flight, trace.clone());
     Ok(Response::from_parts(parts, body))

@@ -125,7 +125,16 @@ async fn connection(
     let handler = {
         let shared = shared.clone();
         let client = client.clone();
-        service_fn(move |req| proxy::handle(shared.clone(), target.clone(), client.clone(), req))
+        let shutdown = shutdown.clone();
+        service_fn(move |req| {
+            proxy::handle(
+                shared.clone(),
+                target.clone(),
+                client.clone(),
+                shutdown.clone(),
+                req,
+            )
+        })
     };
     let mut builder = http1::Builder::new();
     builder

@@ -1,6 +1,6 @@
 //! Upgraded connections (websockets and other `101 Switching Protocols`): bytes are copied
-//! both ways until either side closes, or until no byte has crossed in either direction for
-//! the idle window.
+//! both ways until either side closes, until no byte has crossed in either direction for the
+//! idle window, or, once the listener is draining, until the drain time is up.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,11 +9,22 @@ use std::time::Duration;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+use crate::pool::InFlight;
 use tokio::time::Instant;
 
 /// Joins the client's and the backend's upgraded connections once both upgrades complete.
-pub(crate) fn spawn(client: OnUpgrade, backend: OnUpgrade, idle: Duration) {
+pub(crate) fn spawn(
+    client: OnUpgrade,
+    backend: OnUpgrade,
+    idle: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    drain: Duration,
+    in_flight: InFlight,
+) {
     tokio::spawn(async move {
+        let _in_flight = in_flight;
         let (client, backend) = match tokio::join!(client, backend) {
             (Ok(c), Ok(b)) => (TokioIo::new(c), TokioIo::new(b)),
             (c, b) => {
@@ -25,7 +36,14 @@ pub(crate) fn spawn(client: OnUpgrade, backend: OnUpgrade, idle: Duration) {
                 return;
             }
         };
-        tunnel(client, backend, idle).await;
+        let drained = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+            tokio::time::sleep(drain).await;
+        };
+        tokio::select! {
+            _ = tunnel(client, backend, idle) => {}
+            _ = drained => tracing::debug!("closing an upgraded connection at the end of the drain"),
+        }
     });
 }
 

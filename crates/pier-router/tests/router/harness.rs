@@ -71,6 +71,11 @@ impl TestRouter {
         self.router.update(&spec);
     }
 
+    /// Starts the listener's drain (as on `pier down`).
+    pub fn shutdown(&self) {
+        self.stop.send_replace(true);
+    }
+
     /// Sets a whole table.
     pub fn set_spec(&self, spec: TableSpec) {
         self.router.update(&spec);

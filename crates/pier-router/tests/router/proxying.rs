@@ -194,3 +194,44 @@ async fn upgraded_connections_are_tunnelled_both_ways() {
     let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
     assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
 }
+
+#[tokio::test]
+async fn draining_closes_upgraded_connections_after_the_drain_time() {
+    let config = RouterConfig {
+        drain_timeout: Duration::from_millis(300),
+        ..RouterConfig::default()
+    };
+    let router = TestRouter::start(config).await;
+    router.set_web(vec![ready(
+        "web.1",
+        backends::start(Behaviour::Upgrade).await,
+    )]);
+    let mut stream = TcpStream::connect(router.addr).await.unwrap();
+    stream
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_head(&mut stream).await.starts_with("HTTP/1.1 101"));
+    router.shutdown();
+    // Still open during the drain: messages keep flowing.
+    stream.write_all(b"still here").await.unwrap();
+    let mut echo = [0u8; 10];
+    stream.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"still here");
+    // Closed once the drain time is up (well before the 400 ms idle window could matter,
+    // since the client keeps talking).
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if stream.write_all(b"x").await.is_err() {
+                return;
+            }
+            let mut buf = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the tunnel outlived the drain");
+}

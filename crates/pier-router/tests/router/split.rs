@@ -269,3 +269,56 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test]
+async fn a_websocket_goes_through_a_split_to_the_keys_backend() {
+    let router = TestRouter::start(RouterConfig::default()).await;
+    let (a, b) = (
+        backends::start(Behaviour::Upgrade).await,
+        backends::start(Behaviour::Upgrade).await,
+    );
+    router.set_spec(TableSpec {
+        routes: vec![split_rule(
+            vec![
+                (Backend::Service("a".into()), 0),
+                (Backend::Service("b".into()), 100),
+            ],
+            Some(SplitKey::Header("X-Tenant".into())),
+            KeyLists {
+                allow: vec![],
+                deny: vec!["old-tenant".into()],
+            },
+        )],
+        services: HashMap::from([
+            ("a".to_string(), vec![ready("a.1", a)]),
+            ("b".to_string(), vec![ready("b.1", b)]),
+        ]),
+        maintenance: false,
+    });
+    for (tenant, dyno) in [("new-tenant", "b.1"), ("old-tenant", "a.1")] {
+        let mut stream = tokio::net::TcpStream::connect(router.addr).await.unwrap();
+        let raw = format!(
+            "GET /ws-{tenant} HTTP/1.1\r\nHost: a\r\nX-Tenant: {tenant}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+        );
+        stream.write_all(raw.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        stream.write_all(b"hello").await.unwrap();
+        let mut echo = [0u8; 5];
+        stream.read_exact(&mut echo).await.unwrap();
+        assert_eq!(&echo, b"hello");
+        drop(stream);
+        router
+            .log_line(&[
+                &format!("path=\"/ws-{tenant}\""),
+                &format!("dyno={dyno} "),
+                "status=101",
+            ])
+            .await;
+    }
+}
