@@ -216,6 +216,9 @@ pub struct Route {
     /// Where the sticky split key comes from.
     pub split_key: Option<SplitKey>,
     pub timeouts: RouteTimeouts,
+    /// A PEM file of CA certificates trusted for this route's `https://` backends (relative
+    /// to the app folder), besides the public roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// One weighted backend of a route.

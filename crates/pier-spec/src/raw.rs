@@ -123,6 +123,7 @@ pub(crate) struct RawRoute {
     pub split: Opt<Vec<Spanned<RawSplitTarget>>>,
     pub split_key: Opt<RawSplitKey>,
     pub timeouts: Opt<RawTimeouts>,
+    pub ca_file: Opt<String>,
 }
 
 #[derive(Debug, Deserialize)]

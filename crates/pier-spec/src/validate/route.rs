@@ -52,7 +52,32 @@ fn route(
         split: targets(ctx, raw, field, services),
         split_key: split_key(ctx, &value.split_key, field),
         timeouts: timeouts(ctx, &value.timeouts, field),
+        ca_file: ca_file(ctx, value, field),
     }
+}
+
+/// A CA file only makes sense next to an `https://` backend.
+fn ca_file(ctx: &mut Ctx<'_, '_>, value: &RawRoute, field: &str) -> Option<std::path::PathBuf> {
+    let raw = value.ca_file.as_ref()?;
+    let path = raw.get_ref();
+    let https = value.to.as_ref().is_some_and(|t| t.get_ref().starts_with("https://"))
+        || value.split.iter().flat_map(|s| s.get_ref()).any(|t| {
+            t.get_ref().to.as_ref().is_some_and(|to| to.get_ref().starts_with("https://"))
+        });
+    let problem = if path.trim().is_empty() {
+        Some(Problem::new("`ca_file` is empty").hint("give a PEM file path, like `certs/legacy-ca.pem`"))
+    } else if !https {
+        Some(
+            Problem::new("`ca_file` applies to https:// backends and this route has none")
+                .hint("remove `ca_file`, or route to an https:// URL"),
+        )
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        ctx.error(raw.span(), &join(field, "ca_file"), problem);
+    }
+    Some(std::path::PathBuf::from(path))
 }
 
 fn host(ctx: &mut Ctx<'_, '_>, raw: &Opt<String>, field: &str) -> Option<String> {

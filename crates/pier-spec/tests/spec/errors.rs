@@ -387,6 +387,23 @@ const CASES: &[(&str, &str)] = &[
         command = "x"
         "#,
     ),
+    (
+        "ca_file_without_an_https_backend",
+        r#"
+        app = "demo"
+        [services.web]
+        command = "bin/web"
+        public = true
+        [[routes]]
+        host = "a.example.com"
+        to = "web"
+        ca_file = "certs/ca.pem"
+        [[routes]]
+        host = "b.example.com"
+        split = [{ to = "web", weight = 50 }, { to = "https://legacy.example.com", weight = 50 }]
+        ca_file = ""
+        "#,
+    ),
 ];
 
 #[test]

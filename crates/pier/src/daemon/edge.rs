@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -37,6 +38,7 @@ pub struct Edge {
 /// Binds every listener (before any process starts, so a port conflict starts nothing) and
 /// starts serving; requests get 503s until the first table arrives.
 pub async fn bind(
+    app_dir: &Path,
     manifest: &Manifest,
     state: &State,
     listen: SocketAddr,
@@ -56,12 +58,23 @@ pub async fn bind(
         let logs = logs.clone();
         Arc::new(move |line: String| logs.push("router", LogStream::Stdout, line))
     };
+    let extra_ca_files = manifest
+        .routes
+        .iter()
+        .filter_map(|r| r.ca_file.as_ref())
+        .map(|file| app_dir.join(file))
+        .collect();
     let config = RouterConfig {
         access_log,
+        extra_ca_files,
         ..RouterConfig::default()
     };
-    let router = Router::new(config, Some(sink), metrics)
-        .context("cannot start the router's worker threads")?;
+    let router = Router::new(config, Some(sink), metrics).map_err(|error| match error.kind() {
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::NotFound => {
+            Exit::invalid(format!("pier.toml routes: {error}; fix the file or `ca_file`"))
+        }
+        _ => anyhow::Error::new(error).context("cannot start the router's worker threads"),
+    })?;
     let mut tasks = vec![tokio::spawn(router.serve(
         public,
         Target::Public,

@@ -103,6 +103,7 @@ async fn run(
     let mut registry = prometheus_client::registry::Registry::default();
     let router_metrics = Arc::new(pier_router::RouterMetrics::new(&mut registry));
     let edge = edge::bind(
+        &dir,
         &manifest,
         &state,
         args.listen,

@@ -223,3 +223,35 @@ termination_grace = "5s"
     let events = daemon.ok(&["events", "web", "-n", "100"]);
     assert!(events.matches("replica.stopping").count() >= 2, "{events}");
 }
+
+#[test]
+fn an_unreadable_ca_file_stops_pier_up_before_anything_starts() {
+    let app = App::with_manifest(
+        r#"
+app = "legacy"
+[services.web]
+command = "exec sleep 1000"
+public = true
+[[routes]]
+host = "legacy.localhost"
+split = [{ to = "web", weight = 90 }, { to = "https://legacy.example.com", weight = 10 }]
+ca_file = "certs/missing.pem"
+"#,
+    );
+    let out = std::process::Command::new(crate::harness::PIER)
+        .args([
+            "up",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-color",
+        ])
+        .arg(app.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("certs/missing.pem"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("starting process"));
+}
