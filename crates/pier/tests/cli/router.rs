@@ -61,6 +61,18 @@ fn public_traffic_goes_through_the_router_to_ready_replicas() {
     );
     assert!(logs.contains("status=200"), "{logs}");
 
+    // pier's /metrics counts them by route, backend, status and code.
+    let (status, _, metrics) = http_via(&daemon.api, "127.0.0.1", "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(r#"pier_router_requests_total{route="shop.localhost",backend="web",status="200",code=""}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pier_router_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+
     // Scaled to zero: H14 from the router.
     daemon.ok(&["scale", "web=0"]);
     let (status, _, body) = wait_for("H14", Duration::from_secs(20), || {
