@@ -98,6 +98,9 @@ impl Body for RequestBody {
                 if let Some(data) = frame.data_ref() {
                     *this.read += data.len() as u64;
                     if *this.read > *this.limit {
+                        if let Some(trace) = this.trace.take() {
+                            trace.fail(ErrorKind::BodyTooLarge);
+                        }
                         *this.inner = None;
                         return Poll::Ready(Some(Err(BodyError::TooLarge(*this.limit))));
                     }

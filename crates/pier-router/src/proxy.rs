@@ -548,7 +548,8 @@ async fn connect(
         .map_err(|_| timed_out())?
         .map_err(|e| refused(&e))?;
     let _ = stream.set_nodelay(true);
-    let builder = hyper::client::conn::http1::Builder::new();
+    let mut builder = hyper::client::conn::http1::Builder::new();
+    builder.writev(false);
     let sender = match external {
         Some(url) if url.tls => {
             let name = rustls_pki_types::ServerName::try_from(url.host.clone())

@@ -139,8 +139,10 @@ async fn connection(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
+        .writev(false)
         .header_read_timeout(shared.config.timeouts.idle)
-        .max_buf_size(shared.config.max_header_bytes.max(8192));
+        .max_buf_size(shared.config.max_header_bytes.max(8192))
+        .max_header_size(shared.config.max_header_bytes.max(8192));
     // hyper parses into a stack array at its default of 100 headers and into a heap
     // allocation per request for any other limit.
     if shared.config.max_headers != 100 {

@@ -4,5 +4,6 @@
 mod backends;
 mod codes;
 mod harness;
+mod parsing;
 mod proxying;
 mod split;

@@ -60,12 +60,21 @@ fn route(
 fn ca_file(ctx: &mut Ctx<'_, '_>, value: &RawRoute, field: &str) -> Option<std::path::PathBuf> {
     let raw = value.ca_file.as_ref()?;
     let path = raw.get_ref();
-    let https = value.to.as_ref().is_some_and(|t| t.get_ref().starts_with("https://"))
+    let https = value
+        .to
+        .as_ref()
+        .is_some_and(|t| t.get_ref().starts_with("https://"))
         || value.split.iter().flat_map(|s| s.get_ref()).any(|t| {
-            t.get_ref().to.as_ref().is_some_and(|to| to.get_ref().starts_with("https://"))
+            t.get_ref()
+                .to
+                .as_ref()
+                .is_some_and(|to| to.get_ref().starts_with("https://"))
         });
     let problem = if path.trim().is_empty() {
-        Some(Problem::new("`ca_file` is empty").hint("give a PEM file path, like `certs/legacy-ca.pem`"))
+        Some(
+            Problem::new("`ca_file` is empty")
+                .hint("give a PEM file path, like `certs/legacy-ca.pem`"),
+        )
     } else if !https {
         Some(
             Problem::new("`ca_file` applies to https:// backends and this route has none")

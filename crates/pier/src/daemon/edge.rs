@@ -70,9 +70,9 @@ pub async fn bind(
         ..RouterConfig::default()
     };
     let router = Router::new(config, Some(sink), metrics).map_err(|error| match error.kind() {
-        std::io::ErrorKind::InvalidData | std::io::ErrorKind::NotFound => {
-            Exit::invalid(format!("pier.toml routes: {error}; fix the file or `ca_file`"))
-        }
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::NotFound => Exit::invalid(format!(
+            "pier.toml routes: {error}; fix the file or `ca_file`"
+        )),
         _ => anyhow::Error::new(error).context("cannot start the router's worker threads"),
     })?;
     let mut tasks = vec![tokio::spawn(router.serve(
