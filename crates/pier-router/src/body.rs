@@ -23,6 +23,40 @@ use crate::errors::ErrorKind;
 use crate::pool::{Endpoint, InFlight};
 use crate::trace::Trace;
 
+/// A rolling idle deadline that costs nothing while data flows: a frame only notes the time,
+/// and the timer is armed (or moved) when the stream actually has to wait.
+struct IdleTimer {
+    window: Duration,
+    last: Instant,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl IdleTimer {
+    fn new(window: Duration) -> IdleTimer {
+        IdleTimer {
+            window,
+            last: Instant::now(),
+            sleep: None,
+        }
+    }
+
+    fn touch(&mut self) {
+        self.last = Instant::now();
+    }
+
+    /// Ready once the window has passed since the last frame.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.last + self.window;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        sleep.as_mut().poll(cx)
+    }
+}
+
 /// Why a body stream ended early.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -38,9 +72,7 @@ pin_project! {
     /// The client's request body on its way to a replica.
     pub struct RequestBody {
         inner: Option<Incoming>,
-        #[pin]
-        idle: Sleep,
-        idle_for: Duration,
+        idle: IdleTimer,
         read: u64,
         limit: u64,
         trace: Option<Arc<Trace>>,
@@ -61,8 +93,7 @@ impl RequestBody {
         let ended = inner.is_end_stream();
         let mut body = RequestBody {
             inner: Some(inner),
-            idle: tokio::time::sleep(idle_for),
-            idle_for,
+            idle: IdleTimer::new(idle_for),
             read: 0,
             limit,
             trace: Some(trace),
@@ -89,7 +120,7 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let mut this = self.project();
+        let this = self.project();
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
@@ -108,7 +139,7 @@ impl Body for RequestBody {
                 if this.inner.as_ref().is_some_and(|b| b.is_end_stream()) {
                     signal(this.done);
                 }
-                this.idle.as_mut().reset(Instant::now() + *this.idle_for);
+                this.idle.touch();
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
@@ -124,12 +155,12 @@ impl Body for RequestBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                ready!(this.idle.poll(cx));
+                ready!(this.idle.poll_expired(cx));
                 if let Some(trace) = this.trace.take() {
                     trace.fail(ErrorKind::ClientIdle);
                 }
                 *this.inner = None;
-                Poll::Ready(Some(Err(BodyError::Idle(*this.idle_for))))
+                Poll::Ready(Some(Err(BodyError::Idle(this.idle.window))))
             }
         }
     }
@@ -159,9 +190,7 @@ pin_project! {
     pub struct ResponseBody {
         page: Option<Bytes>,
         upstream: Option<Incoming>,
-        #[pin]
-        idle: Sleep,
-        idle_for: Duration,
+        idle: IdleTimer,
         lease: Option<Lease>,
         in_flight: Option<InFlight>,
         trace: Option<Arc<Trace>>,
@@ -174,8 +203,7 @@ impl ResponseBody {
         ResponseBody {
             page: Some(body),
             upstream: None,
-            idle: tokio::time::sleep(Duration::ZERO),
-            idle_for: Duration::ZERO,
+            idle: IdleTimer::new(Duration::ZERO),
             lease: None,
             in_flight: None,
             trace,
@@ -187,8 +215,7 @@ impl ResponseBody {
         ResponseBody {
             page: None,
             upstream: None,
-            idle: tokio::time::sleep(Duration::ZERO),
-            idle_for: Duration::ZERO,
+            idle: IdleTimer::new(Duration::ZERO),
             lease: None,
             in_flight: None,
             trace: None,
@@ -206,8 +233,7 @@ impl ResponseBody {
         ResponseBody {
             page: None,
             upstream: Some(body),
-            idle: tokio::time::sleep(idle_for),
-            idle_for,
+            idle: IdleTimer::new(idle_for),
             lease: Some(lease),
             in_flight: Some(in_flight),
             trace: Some(trace),
@@ -223,7 +249,7 @@ impl Body for ResponseBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let mut this = self.project();
+        let this = self.project();
         if let Some(page) = this.page.take() {
             if let Some(trace) = this.trace.take() {
                 trace.update(|d| {
@@ -247,7 +273,7 @@ impl Body for ResponseBody {
                 if this.upstream.as_ref().is_some_and(|b| b.is_end_stream()) {
                     end(this.upstream, this.lease, this.in_flight, this.trace, None);
                 } else {
-                    this.idle.as_mut().reset(Instant::now() + *this.idle_for);
+                    this.idle.touch();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -266,8 +292,8 @@ impl Body for ResponseBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                ready!(this.idle.poll(cx));
-                let idle_for = *this.idle_for;
+                ready!(this.idle.poll_expired(cx));
+                let idle_for = this.idle.window;
                 end(
                     this.upstream,
                     this.lease,
