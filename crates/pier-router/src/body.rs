@@ -106,6 +106,20 @@ impl RequestBody {
     }
 }
 
+impl RequestBody {
+    /// A request without a body (a retried idempotent request).
+    pub(crate) fn empty() -> Self {
+        RequestBody {
+            inner: None,
+            idle: IdleTimer::new(Duration::ZERO),
+            read: 0,
+            limit: 0,
+            trace: None,
+            done: None,
+        }
+    }
+}
+
 fn signal(done: &mut Option<Arc<Notify>>) {
     if let Some(done) = done.take() {
         done.notify_one();

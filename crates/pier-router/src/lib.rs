@@ -66,6 +66,9 @@ pub struct RouterConfig {
     pub drain_timeout: Duration,
     /// Whether each request is logged.
     pub access_log: bool,
+    /// Retry an idempotent request without a body once on another replica when the first
+    /// closed the connection without answering (H13).
+    pub retry_idempotent: bool,
     /// Worker threads serving client connections [default: one per core].
     pub workers: Option<usize>,
     /// CA certificates (PEM files) trusted for `https://` backends besides the public roots.
@@ -87,6 +90,7 @@ impl Default for RouterConfig {
             max_headers: 100,
             drain_timeout: Duration::from_secs(30),
             access_log: true,
+            retry_idempotent: false,
             workers: None,
             extra_ca_files: Vec::new(),
         }

@@ -172,45 +172,69 @@ async fn proxy(
     );
     let mut request = Request::from_parts(parts, body);
 
-    let checkout = checkout(shared, &service, timeouts, trace).await?;
-    trace.update(|d| {
-        d.dyno = Some(checkout.endpoint.name.clone());
-        d.connect = Some(checkout.connect);
-        d.new_connection = checkout.fresh;
-        d.service_start = Some(std::time::Instant::now());
-    });
-    if let Upstream::External(url) = &checkout.endpoint.upstream
-        && let Ok(host) = http::HeaderValue::from_str(&url.host_header())
-    {
-        request.headers_mut().insert(header::HOST, host);
-    }
-    let Checkout {
-        endpoint,
-        pool,
-        in_flight,
-        mut sender,
-        ..
-    } = checkout;
-    let response = send(
-        shared,
-        &mut sender,
-        &endpoint,
-        request,
-        timeouts,
-        trace,
-        body_done.as_deref(),
-    )
-    .await;
-    let mut response = match response {
-        Ok(response) => response,
-        Err(kind) => {
-            if matches!(
-                kind,
-                ErrorKind::RequestTimeout | ErrorKind::ClosedWithoutResponse
-            ) {
-                note_failure(shared, &pool, &endpoint);
+    // An idempotent request without a body may be tried once more, on another replica, when
+    // the first closed the connection without answering (if the router is configured to).
+    let mut retry =
+        (shared.config.retry_idempotent && body_done.is_none() && is_idempotent(request.method()))
+            .then(|| {
+                (
+                    request.method().clone(),
+                    request.uri().clone(),
+                    request.headers().clone(),
+                )
+            });
+    let mut avoid = Vec::new();
+    let (mut response, endpoint, pool, in_flight, sender) = loop {
+        let checkout = checkout(shared, &service, timeouts, trace, &avoid).await?;
+        trace.update(|d| {
+            d.dyno = Some(checkout.endpoint.name.clone());
+            d.connect = Some(checkout.connect);
+            d.new_connection = checkout.fresh;
+            d.service_start = Some(std::time::Instant::now());
+        });
+        if let Upstream::External(url) = &checkout.endpoint.upstream
+            && let Ok(host) = http::HeaderValue::from_str(&url.host_header())
+        {
+            request.headers_mut().insert(header::HOST, host);
+        }
+        let Checkout {
+            endpoint,
+            pool,
+            in_flight,
+            mut sender,
+            ..
+        } = checkout;
+        let sent = send(
+            shared,
+            &mut sender,
+            &endpoint,
+            request,
+            timeouts,
+            trace,
+            body_done.as_deref(),
+        )
+        .await;
+        match sent {
+            Ok(response) => break (response, endpoint, pool, in_flight, sender),
+            Err(kind) => {
+                if matches!(
+                    kind,
+                    ErrorKind::RequestTimeout | ErrorKind::ClosedWithoutResponse
+                ) {
+                    note_failure(shared, &pool, &endpoint);
+                }
+                match (kind, retry.take()) {
+                    (ErrorKind::ClosedWithoutResponse, Some((method, uri, headers))) => {
+                        avoid.push(endpoint.addr);
+                        let mut again = Request::new(RequestBody::empty());
+                        *again.method_mut() = method;
+                        *again.uri_mut() = uri;
+                        *again.headers_mut() = headers;
+                        request = again;
+                    }
+                    _ => return Err(kind),
+                }
             }
-            return Err(kind);
         }
     };
     if response.status().is_server_error() {
@@ -292,6 +316,20 @@ fn request_id(trace: &Trace) -> http::HeaderValue {
     let mut id = http::HeaderValue::from_static("");
     trace.update(|d| id = d.request_id.clone());
     id
+}
+
+/// Methods that may be sent twice without changing the outcome (RFC 9110, 9.2.2).
+fn is_idempotent(method: &http::Method) -> bool {
+    use http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+        Method::TRACE,
+    ]
+    .contains(method)
 }
 
 fn declared_length(req: &Request<Incoming>) -> Option<u64> {
@@ -415,11 +453,12 @@ async fn checkout(
     service: &str,
     timeouts: Timeouts,
     trace: &Trace,
+    avoid: &[SocketAddr],
 ) -> Result<Checkout, ErrorKind> {
     let config = &shared.config;
     let boot_deadline = Instant::now() + config.boot_timeout;
     let mut queue_deadline = None;
-    let mut tried: Vec<SocketAddr> = Vec::new();
+    let mut tried: Vec<SocketAddr> = avoid.to_vec();
     let mut last_error = None;
     let mut versions = shared.version.subscribe();
     loop {

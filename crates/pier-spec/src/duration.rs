@@ -88,6 +88,9 @@ fn terms(s: &str) -> Result<Vec<Term<'_>>, Problem> {
             .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
         if whole.is_empty() && fraction.is_empty() {
+            if !s.chars().any(|c| c.is_ascii_digit()) {
+                return Err(Problem::new(format!("`{s}` is not a duration")).hint(UNIT_HINT));
+            }
             return Err(unexpected(s, rest));
         }
         if unit.is_empty() {
@@ -248,7 +251,8 @@ mod tests {
         assert_eq!(err("1h1h").hint.as_deref(), Some("write `2h`"));
         assert_eq!(err("1h 30m").hint.as_deref(), Some("write `1h30m`"));
         assert_eq!(err("30 seconds").hint.as_deref(), Some("write `30s`"));
-        assert_eq!(err("s").message, "unexpected `s` in duration `s`");
+        assert_eq!(err("s").message, "`s` is not a duration");
+        assert_eq!(err("1hx").message, "unknown unit `hx` in `1hx`");
         assert!(
             err("99999999999999999999999999999999999999999d")
                 .message

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::app_json::{self, AppJson};
 use crate::diagnostics::{ManifestError, Problem, Reporter};
 use crate::model::{
-    Alerts, Backoff, Manifest, ManifestSource, ReleaseCommand, Resources, Service,
+    Alerts, Backoff, Manifest, ManifestSource, ReleaseCommand, Resources, RouterSettings, Service,
     SupervisorSettings,
 };
 use crate::names;
@@ -132,6 +132,7 @@ fn build(
         alerts: Alerts::default(),
         resources: Resources::default(),
         supervisor: SupervisorSettings::default(),
+        router: RouterSettings::default(),
     };
     Import { manifest, notes }
 }

@@ -33,6 +33,8 @@ pub struct Manifest {
     pub resources: Resources,
     /// Supervisor-wide settings.
     pub supervisor: SupervisorSettings,
+    /// Router-wide settings.
+    pub router: RouterSettings,
 }
 
 /// Where a manifest was read from.
@@ -286,6 +288,39 @@ impl Default for SupervisorSettings {
     fn default() -> Self {
         SupervisorSettings {
             port_range: (5000, 5999),
+        }
+    }
+}
+
+/// How the router picks a replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Two random ready replicas, the one with fewer requests in flight.
+    #[default]
+    LeastRequests,
+    RoundRobin,
+}
+
+/// Settings of the router that apply to every route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterSettings {
+    pub balance: Balance,
+    /// Retry an idempotent request without a body (GET, HEAD, OPTIONS, PUT, DELETE) once on
+    /// another replica when the first one closed the connection without answering.
+    pub retry_idempotent: bool,
+    /// Requests in flight per replica before requests queue (Heroku: 50).
+    pub max_in_flight: u32,
+    /// How long requests wait for a replica while none is ready yet (Heroku: 75 s; H20).
+    pub boot_timeout: Duration,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            balance: Balance::default(),
+            retry_idempotent: false,
+            max_in_flight: 50,
+            boot_timeout: Duration::from_secs(75),
         }
     }
 }

@@ -31,6 +31,16 @@ pub(crate) struct RawManifest {
     pub alerts: Option<RawAlerts>,
     pub resources: Opt<RawResources>,
     pub supervisor: Option<RawSupervisor>,
+    pub router: Option<RawRouter>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRouter {
+    pub balance: Opt<String>,
+    pub retry_idempotent: Opt<bool>,
+    pub max_in_flight: Opt<u32>,
+    pub boot_timeout: Opt<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]

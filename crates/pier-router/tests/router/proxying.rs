@@ -235,3 +235,33 @@ async fn draining_closes_upgraded_connections_after_the_drain_time() {
     .await;
     assert!(closed.is_ok(), "the tunnel outlived the drain");
 }
+
+#[tokio::test]
+async fn idempotent_requests_are_retried_once_when_enabled() {
+    for (retry, method, expect) in [
+        (true, "GET", 200),
+        (true, "DELETE", 200),
+        (true, "POST", 503),
+        (false, "GET", 503),
+    ] {
+        let config = RouterConfig {
+            retry_idempotent: retry,
+            balance: pier_router::Balance::RoundRobin,
+            ..RouterConfig::default()
+        };
+        let router = TestRouter::start(config).await;
+        // web.1 closes every connection without answering; web.2 answers.
+        router.set_web(vec![
+            ready("web.1", backends::start(Behaviour::Close).await),
+            ready("web.2", backends::start(Behaviour::Echo).await),
+        ]);
+        // Round robin starts at web.1 for the first request.
+        let raw = format!("{method} / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let reply = send_raw(router.addr, raw.as_bytes()).await;
+        assert_eq!(
+            reply.status,
+            Some(expect),
+            "retry={retry} {method}: {reply:?}"
+        );
+    }
+}

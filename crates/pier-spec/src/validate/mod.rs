@@ -65,6 +65,7 @@ pub(crate) fn manifest(
         services,
         resources,
         supervisor,
+        router: settings::router(&mut ctx, &raw.router),
     }
 }
 

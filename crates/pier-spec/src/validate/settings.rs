@@ -1,12 +1,13 @@
-//! Validation of settings with app-wide defaults that services may override: `[supervisor]`
-//! (port range, restart backoff) and `[resources]` (CPU and memory limits).
+//! Validation of app-wide settings: `[supervisor]` (port range, restart backoff),
+//! `[resources]` (CPU and memory limits services may override) and `[router]`.
 
 use std::time::Duration;
 
 use crate::diagnostics::Problem;
-use crate::model::{Backoff, Resources, SupervisorSettings};
+use crate::model::{Backoff, Balance, Resources, RouterSettings, SupervisorSettings};
 use crate::quantity;
-use crate::raw::{Opt, RawBackoff, RawQuantity, RawResources, RawSupervisor};
+use crate::raw::{Opt, RawBackoff, RawQuantity, RawResources, RawRouter, RawSupervisor};
+use crate::suggest;
 use crate::validate::context::{Ctx, Zero, join};
 
 /// Lowest port a range may start at: ports below need root.
@@ -37,6 +38,47 @@ pub(crate) fn supervisor(
         Backoff::default(),
     );
     (settings, backoff)
+}
+
+/// `[router]`: load balancing, idempotent retries, the in-flight limit and the boot wait.
+pub(crate) fn router(ctx: &mut Ctx<'_, '_>, raw: &Option<RawRouter>) -> RouterSettings {
+    let defaults = RouterSettings::default();
+    let Some(raw) = raw else {
+        return defaults;
+    };
+    let balance = match &raw.balance {
+        None => defaults.balance,
+        Some(word) => match word.get_ref().as_str() {
+            "least_requests" => Balance::LeastRequests,
+            "round_robin" => Balance::RoundRobin,
+            other => {
+                let options = ["least_requests", "round_robin"];
+                let problem = Problem::new(format!("unknown value `{other}`"))
+                    .maybe_hint(suggest::did_you_mean(other, &options, "use one of"));
+                ctx.error(word.span(), "router.balance", problem);
+                defaults.balance
+            }
+        },
+    };
+    RouterSettings {
+        balance,
+        retry_idempotent: raw
+            .retry_idempotent
+            .as_ref()
+            .map_or(defaults.retry_idempotent, |b| *b.get_ref()),
+        max_in_flight: ctx.count(
+            &raw.max_in_flight,
+            "router.max_in_flight",
+            defaults.max_in_flight,
+            (1, 100_000),
+        ),
+        boot_timeout: ctx.duration(
+            &raw.boot_timeout,
+            "router.boot_timeout",
+            defaults.boot_timeout,
+            Zero::Rejected,
+        ),
+    }
 }
 
 /// `"5000-5999"`: an inclusive range of unprivileged ports.

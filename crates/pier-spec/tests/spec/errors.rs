@@ -388,6 +388,19 @@ const CASES: &[(&str, &str)] = &[
         "#,
     ),
     (
+        "router_settings",
+        r#"
+        app = "demo"
+        [services.web]
+        command = "bin/web"
+        [router]
+        balance = "round-robin"
+        max_in_flight = 0
+        boot_timeout = "soon"
+        retry_idempotent = "yes"
+        "#,
+    ),
+    (
         "ca_file_without_an_https_backend",
         r#"
         app = "demo"

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use pier_router::{
-    Backend as RouterBackend, ExternalUrl, HostMatch, KeyLists, LogSink, ReplicaPhase, ReplicaView,
-    RouteRule, Router, RouterConfig, RouterMetrics, SplitKey, SplitTarget, TableSpec, Target,
-    Timeouts,
+    Backend as RouterBackend, Balance, ExternalUrl, HostMatch, KeyLists, LogSink, ReplicaPhase,
+    ReplicaView, RouteRule, Router, RouterConfig, RouterMetrics, SplitKey, SplitTarget, TableSpec,
+    Target, Timeouts,
 };
 use pier_spec::{Backend, Manifest};
 use pier_state::State;
@@ -64,9 +64,17 @@ pub async fn bind(
         .filter_map(|r| r.ca_file.as_ref())
         .map(|file| app_dir.join(file))
         .collect();
+    let settings = &manifest.router;
     let config = RouterConfig {
         access_log,
         extra_ca_files,
+        balance: match settings.balance {
+            pier_spec::Balance::LeastRequests => Balance::PowerOfTwoChoices,
+            pier_spec::Balance::RoundRobin => Balance::RoundRobin,
+        },
+        retry_idempotent: settings.retry_idempotent,
+        max_in_flight: settings.max_in_flight as usize,
+        boot_timeout: settings.boot_timeout,
         ..RouterConfig::default()
     };
     let router = Router::new(config, Some(sink), metrics).map_err(|error| match error.kind() {

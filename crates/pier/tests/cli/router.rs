@@ -267,3 +267,36 @@ ca_file = "certs/missing.pem"
     assert!(stderr.contains("certs/missing.pem"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("starting process"));
 }
+
+#[test]
+fn router_settings_from_the_manifest_take_effect() {
+    let app = App::with_manifest(
+        r#"
+app = "rr"
+[services.web]
+command = "python3 -m http.server $PORT --bind 127.0.0.1"
+replicas = 2
+public = true
+readiness = { http = "/", period = "200ms" }
+[router]
+balance = "round_robin"
+retry_idempotent = true
+"#,
+    );
+    let daemon = app.up();
+    daemon.wait_ready("web", 2);
+    for i in 0..10 {
+        let (status, _, _) = http_via(&daemon.listen, "rr.localhost", &format!("/?n={i}")).unwrap();
+        assert_eq!(status, 200);
+    }
+    let logs = daemon.ok(&["logs", "router", "-n", "10"]);
+    let dynos: Vec<&str> = logs
+        .lines()
+        .filter_map(|l| l.split(" dyno=").nth(1)?.split(' ').next())
+        .collect();
+    assert_eq!(dynos.len(), 10, "{logs}");
+    assert!(
+        dynos.windows(2).all(|w| w[0] != w[1]),
+        "round robin alternates: {dynos:?}"
+    );
+}
