@@ -35,18 +35,28 @@ pub struct Edge {
     pub tasks: Vec<JoinHandle<()>>,
 }
 
+/// What `pier up` asked of the public listener.
+pub struct PublicListener {
+    pub addr: SocketAddr,
+    /// One log line per request (`--no-access-log` turns it off).
+    pub access_log: bool,
+}
+
 /// Binds every listener (before any process starts, so a port conflict starts nothing) and
 /// starts serving; requests get 503s until the first table arrives.
 pub async fn bind(
     app_dir: &Path,
     manifest: &Manifest,
     state: &State,
-    listen: SocketAddr,
-    access_log: bool,
+    public: PublicListener,
     logs: &LogBus,
     metrics: Arc<RouterMetrics>,
     shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<Edge> {
+    let PublicListener {
+        addr: listen,
+        access_log,
+    } = public;
     routes(manifest)?;
     let public = TcpListener::bind(listen).await.map_err(|error| {
         Exit::failed(format!(

@@ -106,8 +106,10 @@ async fn run(
         &dir,
         &manifest,
         &state,
-        args.listen,
-        !args.no_access_log,
+        edge::PublicListener {
+            addr: args.listen,
+            access_log: !args.no_access_log,
+        },
         &logs,
         router_metrics,
         &stopping.subscribe(),
