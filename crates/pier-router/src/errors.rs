@@ -42,6 +42,10 @@ pub enum ErrorKind {
     NoRoute,
     /// The request body is over the router's limit.
     BodyTooLarge,
+    /// The request target is over the router's limit.
+    UriTooLong,
+    /// The request head is over the router's limit.
+    HeadTooLarge,
 }
 
 /// What the router reports for an [`ErrorKind`].
@@ -104,7 +108,9 @@ impl ErrorKind {
             ),
             Maintenance => ("H80", 503, "Maintenance mode", None, "info"),
             NoRoute => ("", 404, "No such app", None, "info"),
-            BodyTooLarge => ("", 413, "Request body too large", None, "error"),
+            BodyTooLarge => ("H26", 413, "Request Error", None, "error"),
+            UriTooLong => ("H26", 414, "Request Error", None, "error"),
+            HeadTooLarge => ("H26", 431, "Request Error", None, "error"),
         };
         ErrorInfo {
             code,
@@ -122,6 +128,8 @@ impl ErrorKind {
             ErrorKind::Maintenance => "The app is down for maintenance and will be back shortly.",
             ErrorKind::NoRoute => "No app is configured for this host name and path.",
             ErrorKind::BodyTooLarge => "The request body is larger than the router accepts.",
+            ErrorKind::UriTooLong => "The request's URL is longer than the router accepts.",
+            ErrorKind::HeadTooLarge => "The request's headers are larger than the router accepts.",
             ErrorKind::BadRequest | ErrorKind::UnsupportedExpect => {
                 "The request could not be understood by the router."
             }

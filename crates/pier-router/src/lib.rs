@@ -60,6 +60,8 @@ pub struct RouterConfig {
     pub max_body_bytes: u64,
     /// Largest request head (431 beyond).
     pub max_header_bytes: usize,
+    /// Longest request target, path and query (414 beyond; Heroku's router: 8 KiB).
+    pub max_uri_bytes: usize,
     /// Most header lines in a request (431 beyond).
     pub max_headers: usize,
     /// Time given to open connections to finish when a listener stops.
@@ -87,6 +89,7 @@ impl Default for RouterConfig {
             timeouts: Timeouts::default(),
             max_body_bytes: 1 << 30,
             max_header_bytes: 64 * 1024,
+            max_uri_bytes: 8 * 1024,
             max_headers: 100,
             drain_timeout: Duration::from_secs(30),
             access_log: true,

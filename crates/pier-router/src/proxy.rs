@@ -123,6 +123,29 @@ async fn proxy(
         trace.update(|d| d.cause = Some(format!("body of {length} bytes is over the limit")));
         return Err(ErrorKind::BodyTooLarge);
     }
+    // hyper enforces hard limits a little above these (with bare answers); these give the page.
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len > shared.config.max_uri_bytes {
+        trace.update(|d| d.cause = Some(format!("URL of {uri_len} bytes is over the limit")));
+        return Err(ErrorKind::UriTooLong);
+    }
+    // The head's size as sent in canonical form: `METHOD SP target SP HTTP/1.1 CRLF`, then
+    // `name: value CRLF` per header, then `CRLF`.
+    let head_len = req.method().as_str().len()
+        + uri_len
+        + 12
+        + req
+            .headers()
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+        + 2;
+    if head_len > shared.config.max_header_bytes {
+        trace.update(|d| {
+            d.cause = Some(format!("head of about {head_len} bytes is over the limit"))
+        });
+        return Err(ErrorKind::HeadTooLarge);
+    }
     let table = shared.table.load();
     if table.maintenance {
         return Err(ErrorKind::Maintenance);

@@ -141,8 +141,10 @@ async fn connection(
         .timer(TokioTimer::new())
         .writev(false)
         .header_read_timeout(shared.config.timeouts.idle)
-        .max_buf_size(shared.config.max_header_bytes.max(8192))
-        .max_header_size(shared.config.max_header_bytes.max(8192));
+        // Slack above the router's own limits, so that requests just over them get the
+        // router's page (checked in `proxy`), and hyper's bare 431 only far beyond.
+        .max_buf_size(shared.config.max_header_bytes.max(8192) + 16 * 1024)
+        .max_header_size(shared.config.max_header_bytes.max(8192) + 16 * 1024);
     // hyper parses into a stack array at its default of 100 headers and into a heap
     // allocation per request for any other limit.
     if shared.config.max_headers != 100 {

@@ -260,7 +260,7 @@ async fn h28_client_idle_while_sending_its_body() {
 }
 
 #[tokio::test]
-async fn limits_answer_413_and_431() {
+async fn limits_answer_413_414_and_431_with_a_page() {
     let config = RouterConfig {
         max_body_bytes: 1000,
         max_header_bytes: 8192,
@@ -280,6 +280,18 @@ async fn limits_answer_413_and_431() {
     );
     let reply = send_raw(router.addr, big.as_bytes()).await;
     assert_eq!(reply.status, Some(431));
+    assert!(reply.body.contains("Request Error (H26)"), "{}", reply.body);
+    let long = format!(
+        "GET /{} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "p".repeat(9000)
+    );
+    let reply = send_raw(router.addr, long.as_bytes()).await;
+    assert_eq!(reply.status, Some(414));
+    assert!(
+        reply.body.contains("longer than the router accepts"),
+        "{}",
+        reply.body
+    );
     let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
     let reply = send_raw(
         router.addr,

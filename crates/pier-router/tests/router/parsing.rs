@@ -32,6 +32,9 @@ const HEAD_LIMIT: usize = 64 * 1024;
 /// hyper's limit on the request target (`MAX_URI_LEN` in hyper's h1 parser: `u16::MAX - 1`).
 const HYPER_MAX_URI: usize = 65_534;
 
+/// The router's default limit on the request target (`RouterConfig::max_uri_bytes`).
+const URI_LIMIT: usize = 8 * 1024;
+
 const ALIVE: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
 
 // ---------------------------------------------------------------------------------------------
@@ -321,16 +324,9 @@ fn mutated_request() -> impl Strategy<Value = Vec<u8>> {
 // 2. Oversized heads.
 
 /// A header value of 70–300 KiB gets 431 and an H26 log line; the limit is exact: a head of
-/// 64 KiB passes, one byte more does not.
-///
-/// BUG: heads of up to 112 KiB pass. The router gives hyper its head limit as the read
-/// buffer's size (`max_buf_size`), which hyper does not enforce exactly: it caps how much it
-/// asks for, but reads into the buffer's whole spare capacity, and the capacity doubles past
-/// the limit. Reads of 8, 16 and 32 KiB fill 56 KiB; the next read asks for the 8 KiB left,
-/// the buffer reserves them by doubling to 112 KiB, and the read fills all of it. A head that
-/// completes within those 112 KiB is parsed and proxied (200); only one still incomplete gets
-/// 431 (with other read sizes the bound moves, always below 128 KiB). hyper's exact limit is
-/// `http1::Builder::max_header_size`.
+/// 64 KiB passes, one byte more does not. Just over the limit the router answers with its
+/// page; far over it (past hyper's hard limit, 16 KiB above the router's) hyper answers 431
+/// itself.
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_header_values_get_431() {
     let router = echo_router(RouterConfig::default()).await;
@@ -354,24 +350,28 @@ async fn oversized_header_values_get_431() {
     assert_eq!(final_status(&reply), Ok(Some(431)), "{:?}", Shown(&reply));
 }
 
-/// A request line longer than the head limit gets 431, not 414: hyper checks a parsed head's
-/// size against `max_header_size` before it checks the target against its own URI limit
-/// (65,534 bytes, answered with 414), and a head that is still incomplete when the limit is
-/// reached is "message head is too large", 431.
-///
-/// BUG: as above, the limit the router sets is not exact: today a path of 64–112 KiB gets 414
-/// (the head completes within hyper's 112 KiB buffer and the target is over hyper's URI
-/// limit), and only longer paths get 431.
+/// A path over the router's URL limit (8 KiB, as Heroku's router) gets the router's 414 page
+/// (H26), and one of exactly 8 KiB is proxied.
 #[tokio::test(flavor = "multi_thread")]
-async fn paths_longer_than_the_head_limit_get_431() {
+async fn paths_over_the_url_limit_get_414_with_a_page() {
     let router = echo_router(RouterConfig::default()).await;
     let router = &router;
-    check(16, HEAD_LIMIT + 1..=300 * 1024, |length| async move {
+    check(16, URI_LIMIT + 1..=60 * 1024, |length| async move {
         let reply = exchange(router.addr, &with_path(length), false).await?;
-        prop_assert_eq!(final_status(&reply), Ok(Some(431)), "{:?}", Shown(&reply));
+        prop_assert_eq!(final_status(&reply), Ok(Some(414)), "{:?}", Shown(&reply));
+        prop_assert!(
+            find(&reply, b"Request Error (H26)").is_some(),
+            "{:?}",
+            Shown(&reply)
+        );
         still_serving(router).await
     })
     .await;
+    let reply = exchange(router.addr, &with_path(URI_LIMIT), false)
+        .await
+        .unwrap();
+    assert_eq!(final_status(&reply), Ok(Some(200)), "{:?}", Shown(&reply));
+    router.log_line(&["code=H26", "status=414"]).await;
 }
 
 /// Heads past the most hyper's read buffer can hold under the default limit (its capacity
@@ -418,6 +418,7 @@ fn with_path(length: usize) -> Vec<u8> {
 async fn paths_over_hypers_uri_limit_get_414_under_a_larger_head_limit() {
     let router = echo_router(RouterConfig {
         max_header_bytes: 512 * 1024,
+        max_uri_bytes: 1024 * 1024,
         ..RouterConfig::default()
     })
     .await;
