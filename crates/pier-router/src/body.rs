@@ -244,14 +244,30 @@ impl ResponseBody {
         in_flight: InFlight,
         trace: Arc<Trace>,
     ) -> Self {
-        ResponseBody {
+        let mut response = ResponseBody {
             page: None,
             upstream: Some(body),
             idle: IdleTimer::new(idle_for),
             lease: Some(lease),
             in_flight: Some(in_flight),
             trace: Some(trace),
+        };
+        // Nothing to stream (HEAD, 204, 304, an empty body): hyper will not poll the body, so
+        // the exchange is complete now.
+        if response
+            .upstream
+            .as_ref()
+            .is_some_and(|b| b.is_end_stream())
+        {
+            end(
+                &mut response.upstream,
+                &mut response.lease,
+                &mut response.in_flight,
+                &mut response.trace,
+                None,
+            );
         }
+        response
     }
 }
 

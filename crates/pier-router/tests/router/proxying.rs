@@ -265,3 +265,18 @@ async fn idempotent_requests_are_retried_once_when_enabled() {
         );
     }
 }
+
+#[tokio::test]
+async fn head_requests_and_empty_bodies_complete_and_reuse_the_connection() {
+    let router = TestRouter::start(RouterConfig::default()).await;
+    router.set_web(vec![ready("web.1", backends::start(Behaviour::Echo).await)]);
+    let reply = send_raw(
+        router.addr,
+        b"HEAD /h HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(reply.status, Some(200));
+    let line = router.log_line(&["path=\"/h\""]).await;
+    assert!(line.starts_with("at=info method=HEAD"), "{line}");
+    assert!(line.contains("status=200"), "{line}");
+}
