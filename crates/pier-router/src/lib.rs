@@ -10,6 +10,7 @@
 pub mod body;
 pub mod errors;
 pub mod headers;
+pub mod histogram;
 pub mod metrics;
 pub mod pool;
 mod proxy;

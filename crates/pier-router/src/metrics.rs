@@ -3,15 +3,20 @@
 //! open client connections, queued requests and ejections. Comparing two backends of a split
 //! (the legacy app and the new one) is a query over `backend`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::Registry;
 
+use crate::histogram::AtomicHistogram;
 use crate::trace::{Label, TraceData};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,25 +34,29 @@ pub struct BackendLabels {
 
 /// Every metric the router records.
 pub struct RouterMetrics {
+    /// Distinguishes instances in the per-thread handle cache.
+    id: u64,
     pub requests: Family<RequestLabels, Counter>,
-    pub duration: Family<BackendLabels, Histogram>,
-    pub connect: Family<BackendLabels, Histogram>,
+    pub duration: Family<BackendLabels, AtomicHistogram, fn() -> AtomicHistogram>,
+    pub connect: Family<BackendLabels, AtomicHistogram, fn() -> AtomicHistogram>,
     pub connections: Gauge,
     pub queued: Gauge,
     pub ejections: Family<BackendLabels, Counter>,
 }
 
-fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+fn latency_histogram() -> AtomicHistogram {
+    AtomicHistogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
 impl RouterMetrics {
     /// Creates the metrics and registers them in `registry` (under `pier_router_`).
     pub fn new(registry: &mut Registry) -> RouterMetrics {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let metrics = RouterMetrics {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             requests: Family::default(),
-            duration: Family::new_with_constructor(latency_histogram),
-            connect: Family::new_with_constructor(latency_histogram),
+            duration: Family::new_with_constructor(latency_histogram as fn() -> AtomicHistogram),
+            connect: Family::new_with_constructor(latency_histogram as fn() -> AtomicHistogram),
             connections: Gauge::default(),
             queued: Gauge::default(),
             ejections: Family::default(),
@@ -99,23 +108,74 @@ impl RouterMetrics {
             (_, Some(s)) => s,
             (None, None) => 0,
         };
-        let backend = data.service.clone();
-        self.requests
-            .get_or_create(&RequestLabels {
-                route: data.route.clone(),
-                backend: backend.clone(),
-                status,
-                code: info.map_or("", |i| i.code),
-            })
-            .inc();
-        let labels = BackendLabels { backend };
-        self.duration
-            .get_or_create(&labels)
-            .observe(total.as_secs_f64());
-        if let (Some(connect), true) = (data.connect, data.new_connection) {
-            self.connect
-                .get_or_create(&labels)
-                .observe(connect.as_secs_f64());
+        let key = HandleKey {
+            metrics: self.id,
+            route: Arc::as_ptr(&data.route),
+            backend: Arc::as_ptr(&data.service),
+            status,
+            code: info.map_or("", |i| i.code),
+        };
+        let connect = data.connect.filter(|_| data.new_connection);
+        HANDLES.with(|handles| {
+            let mut handles = handles.borrow_mut();
+            if handles.len() > MAX_CACHED_HANDLES {
+                handles.clear();
+            }
+            let handles = handles
+                .entry(key)
+                .or_insert_with(|| self.handles(data, status, key.code));
+            handles.requests.inc();
+            handles.duration.observe(total.as_secs_f64());
+            if let Some(connect) = connect {
+                handles.connect.observe(connect.as_secs_f64());
+            }
+        });
+    }
+
+    /// The metrics one kind of request records, looked up in the families once per thread.
+    fn handles(&self, data: &TraceData, status: u16, code: &'static str) -> Handles {
+        let labels = RequestLabels {
+            route: data.route.clone(),
+            backend: data.service.clone(),
+            status,
+            code,
+        };
+        let backend = BackendLabels {
+            backend: data.service.clone(),
+        };
+        Handles {
+            requests: self.requests.get_or_create(&labels).clone(),
+            duration: self.duration.get_or_create(&backend).clone(),
+            connect: self.connect.get_or_create(&backend).clone(),
+            _names: (data.route.clone(), data.service.clone()),
         }
     }
+}
+
+/// Each thread keeps the metric handles its requests use, so recording a request takes no
+/// lock: the families' maps are read once per kind of request, not once per request.
+const MAX_CACHED_HANDLES: usize = 4096;
+
+thread_local! {
+    static HANDLES: RefCell<HashMap<HandleKey, Handles>> = RefCell::new(HashMap::new());
+}
+
+/// What identifies a kind of request: names by address (the table's shared strings, kept
+/// alive by the cached [`Handles`], so an address is never reused while it is a key), which
+/// spares every request the reference counting of the shared names.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct HandleKey {
+    metrics: u64,
+    route: *const String,
+    backend: *const String,
+    status: u16,
+    code: &'static str,
+}
+
+struct Handles {
+    requests: Counter,
+    duration: AtomicHistogram,
+    connect: AtomicHistogram,
+    /// Keeps the key's names alive.
+    _names: (Label, Label),
 }
