@@ -210,3 +210,14 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
     let raw = format!("GET {path} HTTP/1.1\r\nHost: app.localhost\r\nConnection: close\r\n\r\n");
     send_raw(addr, raw.as_bytes()).await
 }
+
+/// Reads a response head (through the blank line) from a connection kept open.
+pub async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}

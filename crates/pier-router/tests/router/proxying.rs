@@ -93,16 +93,6 @@ async fn keep_alive_on_both_sides() {
     assert!(lines >= 19, "{lines}");
 }
 
-async fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    String::from_utf8(head).unwrap()
-}
-
 #[tokio::test]
 async fn connect_failures_on_one_of_three_replicas_cause_no_client_error() {
     let router = TestRouter::start(RouterConfig::default()).await;

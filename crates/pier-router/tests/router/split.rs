@@ -301,13 +301,7 @@ async fn a_websocket_goes_through_a_split_to_the_keys_backend() {
             "GET /ws-{tenant} HTTP/1.1\r\nHost: a\r\nX-Tenant: {tenant}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
         );
         stream.write_all(raw.as_bytes()).await.unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            stream.read_exact(&mut byte).await.unwrap();
-            head.push(byte[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"));
+        assert!(read_head(&mut stream).await.starts_with("HTTP/1.1 101"));
         stream.write_all(b"hello").await.unwrap();
         let mut echo = [0u8; 5];
         stream.read_exact(&mut echo).await.unwrap();
