@@ -61,8 +61,9 @@ async fn arbitrary_bytes_never_crash_or_hang_the_router() {
     let router = &router;
     // Half the clients shut down their write side after the bytes (the router sees end of
     // stream, and hyper, serving with `half_close(false)`, then drops a request still in
-    // flight without an answer); the others keep the connection open and wait for the router
-    // to end it.
+    // flight without an answer: a FIN cannot be told from a client that left, and Heroku's
+    // H27 says a client that left is not answered); the others keep the connection open and
+    // wait for the router to end it.
     let strategy = (arbitrary_request(), any::<bool>());
     check(64, strategy, |(input, half_close)| async move {
         let reply = exchange(router.addr, &input.0, half_close).await?;
@@ -680,6 +681,16 @@ where
 {
     let mut config = Config::with_cases(cases);
     config.failure_persistence = None;
+    // The same cases on every run, so CI is repeatable; `PROPTEST_RNG_SEED=random` (or any
+    // number) explores others.
+    config.rng_seed = match std::env::var("PROPTEST_RNG_SEED").ok().as_deref() {
+        Some("random") => proptest::test_runner::RngSeed::Random,
+        Some(seed) => seed.parse().map_or(
+            proptest::test_runner::RngSeed::Fixed(0x5eed),
+            proptest::test_runner::RngSeed::Fixed,
+        ),
+        None => proptest::test_runner::RngSeed::Fixed(0x5eed),
+    };
     config.max_shrink_iters = 200;
     config.max_shrink_time = 10_000;
     let mut runner = TestRunner::new(config);
@@ -798,6 +809,11 @@ fn final_status(reply: &[u8]) -> Result<Option<u16>, String> {
             return Ok(Some(status));
         }
         rest = &rest[end + 4..];
+        // Only the interim `100 Continue`, then the end: a half-closed client counts as gone
+        // (H27) once the router has asked it for its body.
+        if rest.is_empty() {
+            return Ok(None);
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{Daemon, http_get, wait_for};
+use crate::harness::{Daemon, http_get, http_via, wait_for};
 
 #[test]
 fn the_classroom_demo_runs() {
@@ -14,7 +14,16 @@ fn the_classroom_demo_runs() {
     // The build runs first (a no-op when .ci/run has built the demo already).
     let daemon = Daemon::start(&dir, &[]);
     let started = Instant::now();
-    let web = wait_for("the web service to answer", Duration::from_secs(10), || {
+    // Through the router, as a user opens http://classroom.localhost:8080.
+    wait_for(
+        "the web service to answer through the router",
+        Duration::from_secs(10),
+        || {
+            http_via(&daemon.listen, "classroom.localhost", "/")
+                .filter(|(status, _, _)| *status == 200)
+        },
+    );
+    let web = wait_for("a web replica's port", Duration::from_secs(10), || {
         let replica = daemon.ps().into_iter().find(|r| r["name"] == "web.1")?;
         let port = replica["port"].as_u64()? as u16;
         http_get(port, "/")
