@@ -7,7 +7,10 @@
 //! The proxy core (`proxy`, `body`, `tunnel`) is separate from the routing decision (`table`,
 //! `pool`), and every router-made response comes from the one table in `errors`.
 
+mod admit;
 pub mod body;
+mod checkout;
+mod connect;
 pub mod errors;
 pub mod headers;
 pub mod histogram;

@@ -1,31 +1,29 @@
-//! The proxy core: one client request in, one response out. It picks the route and a replica,
-//! connects (retrying other replicas when a connect fails, since nothing was sent yet), sends
-//! the request with the first-byte timeout, and hands the response body to [`ResponseBody`]
-//! for streaming. Every failure leaves through one place, [`error_response`], which maps the
-//! [`ErrorKind`] to Heroku's page and status.
+//! The proxy core: one client request in, one response out, in phases — admit (limits),
+//! resolve (route and split), prepare (Heroku's headers), exchange (a replica from
+//! `checkout`, the request sent with the first-byte timeout), respond (the head rewritten, the
+//! body handed to [`ResponseBody`] or a tunnel). Every failure leaves through one place,
+//! [`error_response`], which maps the [`ErrorKind`] to Heroku's page and status.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use http::{Request, Response, Uri, header};
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::upgrade::OnUpgrade;
 use tokio::sync::{Notify, watch};
-use tokio::time::Instant;
 
+use crate::admit;
 use crate::body::{Lease, RequestBody, ResponseBody};
+use crate::checkout::{Checkout, checkout, note_failure};
+use crate::connect::connect;
 use crate::errors::ErrorKind;
 use crate::headers::{self, ClientInfo};
-use crate::pool::{Endpoint, InFlight, NoPick, Pool, Upstream};
+use crate::pool::{Endpoint, InFlight, Pool, Upstream};
 use crate::split;
-use crate::table::Timeouts;
-use crate::table::{CompiledRoute, SplitKey};
-use crate::trace::{Trace, TraceData};
+use crate::table::{CompiledRoute, SplitKey, Timeouts};
+use crate::trace::{Label, Trace, TraceData};
 use crate::tunnel;
 use crate::{Dest, Shared};
 
@@ -108,44 +106,35 @@ async fn proxy(
     target: &Dest,
     client: &ClientInfo,
     shutdown: watch::Receiver<bool>,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     trace: &Arc<Trace>,
 ) -> Result<Response<ResponseBody>, ErrorKind> {
-    if let Some(expect) = req.headers().get(header::EXPECT)
-        && !expect.as_bytes().eq_ignore_ascii_case(b"100-continue")
-    {
-        trace.update(|d| d.cause = Some("unsupported expect header value".into()));
-        return Err(ErrorKind::UnsupportedExpect);
-    }
-    if let Some(length) = declared_length(&req)
-        && length > shared.config.max_body_bytes
-    {
-        trace.update(|d| d.cause = Some(format!("body of {length} bytes is over the limit")));
-        return Err(ErrorKind::BodyTooLarge);
-    }
-    // hyper enforces hard limits a little above these (with bare answers); these give the page.
-    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    if uri_len > shared.config.max_uri_bytes {
-        trace.update(|d| d.cause = Some(format!("URL of {uri_len} bytes is over the limit")));
-        return Err(ErrorKind::UriTooLong);
-    }
-    // The head's size as sent in canonical form: `METHOD SP target SP HTTP/1.1 CRLF`, then
-    // `name: value CRLF` per header, then `CRLF`.
-    let head_len = req.method().as_str().len()
-        + uri_len
-        + 12
-        + req
-            .headers()
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 4)
-            .sum::<usize>()
-        + 2;
-    if head_len > shared.config.max_header_bytes {
-        trace.update(|d| {
-            d.cause = Some(format!("head of about {head_len} bytes is over the limit"))
-        });
-        return Err(ErrorKind::HeadTooLarge);
-    }
+    admit::check(&shared.config, &req, trace)?;
+    let (service, timeouts) = resolve(shared, target, &req, trace)?;
+    let prepared = prepare(shared, client, req, timeouts, trace);
+    let upgrade = prepared.upgrade;
+    let exchanged = exchange(
+        shared,
+        &service,
+        timeouts,
+        prepared.request,
+        prepared.body_done,
+        trace,
+    )
+    .await?;
+    Ok(respond(
+        shared, exchanged, upgrade, timeouts, shutdown, trace,
+    ))
+}
+
+/// Which service serves the request (the split's choice on a split route), and with which
+/// timeouts; H80 in maintenance, 404 without a route.
+fn resolve(
+    shared: &Shared,
+    target: &Dest,
+    req: &Request<Incoming>,
+    trace: &Trace,
+) -> Result<(Label, Timeouts), ErrorKind> {
     let table = shared.table.load();
     if table.maintenance {
         return Err(ErrorKind::Maintenance);
@@ -153,7 +142,7 @@ async fn proxy(
     let (route, service, timeouts) = match target {
         Dest::Public => {
             let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-            let route = table.route(host_of(&req), path).ok_or(ErrorKind::NoRoute)?;
+            let route = table.route(host_of(req), path).ok_or(ErrorKind::NoRoute)?;
             let (index, sticky) = pick_target(route, req.headers());
             if sticky.is_some() {
                 trace.update(|d| d.set_cookie = sticky);
@@ -166,12 +155,31 @@ async fn proxy(
         }
         Dest::Service(service) => (service.clone(), service.clone(), shared.config.timeouts),
     };
-    drop(table);
     trace.update(|d| {
         d.route = route;
         d.service = service.clone();
     });
+    Ok((service, timeouts))
+}
 
+/// A request ready for a backend.
+struct Prepared {
+    request: Request<RequestBody>,
+    /// Notified when the client's body has been read to the end (`None`: there is none).
+    body_done: Option<Arc<Notify>>,
+    /// The client side of a protocol switch, when the request asks for one.
+    upgrade: Option<OnUpgrade>,
+}
+
+/// Rewrites the head as Heroku's router does and wraps the body with the idle window and the
+/// size limit.
+fn prepare(
+    shared: &Shared,
+    client: &ClientInfo,
+    mut req: Request<Incoming>,
+    timeouts: Timeouts,
+    trace: &Arc<Trace>,
+) -> Prepared {
     let upgrade = headers::is_upgrade(req.headers());
     headers::strip_hop_by_hop(req.headers_mut(), upgrade);
     let fwd = headers::add_forwarding(
@@ -181,7 +189,7 @@ async fn proxy(
         SystemTime::now(),
     );
     trace.update(|d| d.fwd = fwd);
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.uri = origin_form(&parts.uri);
     // Requests without a body start the first-byte window at once; others when it is sent.
@@ -193,10 +201,33 @@ async fn proxy(
         trace.clone(),
         body_done.clone(),
     );
-    let mut request = Request::from_parts(parts, body);
+    Prepared {
+        request: Request::from_parts(parts, body),
+        body_done,
+        upgrade,
+    }
+}
 
-    // An idempotent request without a body may be tried once more, on another replica, when
-    // the first closed the connection without answering (if the router is configured to).
+/// A response head from a replica, with what the response still holds on to.
+struct Exchanged {
+    response: Response<Incoming>,
+    endpoint: Arc<Endpoint>,
+    pool: Arc<Pool>,
+    in_flight: InFlight,
+    sender: SendRequest<RequestBody>,
+}
+
+/// Checks out a replica and sends the request; an idempotent request without a body is tried
+/// once more, on another replica, when the first closed the connection without answering (if
+/// the router is configured to).
+async fn exchange(
+    shared: &Arc<Shared>,
+    service: &str,
+    timeouts: Timeouts,
+    mut request: Request<RequestBody>,
+    body_done: Option<Arc<Notify>>,
+    trace: &Trace,
+) -> Result<Exchanged, ErrorKind> {
     let mut retry =
         (shared.config.retry_idempotent && body_done.is_none() && is_idempotent(request.method()))
             .then(|| {
@@ -207,26 +238,26 @@ async fn proxy(
                 )
             });
     let mut avoid = Vec::new();
-    let (mut response, endpoint, pool, in_flight, sender) = loop {
-        let checkout = checkout(shared, &service, timeouts, trace, &avoid).await?;
-        trace.update(|d| {
-            d.dyno = Some(checkout.endpoint.name.clone());
-            d.connect = Some(checkout.connect);
-            d.new_connection = checkout.fresh;
-            d.service_start = Some(std::time::Instant::now());
-        });
-        if let Upstream::External(url) = &checkout.endpoint.upstream
-            && let Ok(host) = http::HeaderValue::from_str(&url.host_header())
-        {
-            request.headers_mut().insert(header::HOST, host);
-        }
+    loop {
         let Checkout {
             endpoint,
             pool,
             in_flight,
             mut sender,
-            ..
-        } = checkout;
+            connect,
+            fresh,
+        } = checkout(shared, service, timeouts, trace, &avoid).await?;
+        trace.update(|d| {
+            d.dyno = Some(endpoint.name.clone());
+            d.connect = Some(connect);
+            d.new_connection = fresh;
+            d.service_start = Some(std::time::Instant::now());
+        });
+        if let Upstream::External(url) = &endpoint.upstream
+            && let Ok(host) = http::HeaderValue::from_str(&url.host_header())
+        {
+            request.headers_mut().insert(header::HOST, host);
+        }
         let sent = send(
             shared,
             &mut sender,
@@ -237,29 +268,56 @@ async fn proxy(
             body_done.as_deref(),
         )
         .await;
-        match sent {
-            Ok(response) => break (response, endpoint, pool, in_flight, sender),
-            Err(kind) => {
-                if matches!(
-                    kind,
-                    ErrorKind::RequestTimeout | ErrorKind::ClosedWithoutResponse
-                ) {
-                    note_failure(shared, &pool, &endpoint);
-                }
-                match (kind, retry.take()) {
-                    (ErrorKind::ClosedWithoutResponse, Some((method, uri, headers))) => {
-                        avoid.push(endpoint.addr);
-                        let mut again = Request::new(RequestBody::empty());
-                        *again.method_mut() = method;
-                        *again.uri_mut() = uri;
-                        *again.headers_mut() = headers;
-                        request = again;
-                    }
-                    _ => return Err(kind),
-                }
+        let kind = match sent {
+            Ok(response) => {
+                return Ok(Exchanged {
+                    response,
+                    endpoint,
+                    pool,
+                    in_flight,
+                    sender,
+                });
             }
+            Err(kind) => kind,
+        };
+        if matches!(
+            kind,
+            ErrorKind::RequestTimeout | ErrorKind::ClosedWithoutResponse
+        ) {
+            note_failure(shared, &pool, &endpoint);
         }
-    };
+        match (kind, retry.take()) {
+            (ErrorKind::ClosedWithoutResponse, Some((method, uri, headers))) => {
+                avoid.push(endpoint.addr);
+                let mut again = Request::new(RequestBody::empty());
+                *again.method_mut() = method;
+                *again.uri_mut() = uri;
+                *again.headers_mut() = headers;
+                request = again;
+            }
+            _ => return Err(kind),
+        }
+    }
+}
+
+/// Turns the replica's response into the client's: passive health, the head rewritten, and
+/// either the body streamed (its connection back to the pool at the end) or, after `101`, a
+/// tunnel that counts as in flight on the replica (so a drain waits for it).
+fn respond(
+    shared: &Shared,
+    exchanged: Exchanged,
+    upgrade: Option<OnUpgrade>,
+    timeouts: Timeouts,
+    shutdown: watch::Receiver<bool>,
+    trace: &Arc<Trace>,
+) -> Response<ResponseBody> {
+    let Exchanged {
+        mut response,
+        endpoint,
+        pool,
+        in_flight,
+        sender,
+    } = exchanged;
     if response.status().is_server_error() {
         note_failure(shared, &pool, &endpoint);
     } else {
@@ -271,9 +329,7 @@ async fn proxy(
     trace.update(|d| d.status = Some(response.status().as_u16()));
     // The client talks HTTP/1.1 with the router, whatever the backend spoke.
     *response.version_mut() = http::Version::HTTP_11;
-    if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
-        // The exchange is done; the tunnel counts as in flight on the replica (so a drain
-        // waits for it) and its connection is never reused.
+    if let (true, Some(client_upgrade)) = (switching, upgrade) {
         let backend_upgrade = hyper::upgrade::on(&mut response);
         let drain = shared.config.drain_timeout;
         tunnel::spawn(
@@ -286,7 +342,7 @@ async fn proxy(
         );
         trace.update(|d| d.complete = true);
         let (parts, _) = response.into_parts();
-        return Ok(Response::from_parts(parts, ResponseBody::empty()));
+        return Response::from_parts(parts, ResponseBody::empty());
     }
     let (parts, body) = response.into_parts();
     let lease = Lease {
@@ -294,8 +350,10 @@ async fn proxy(
         sender,
         reusable: true,
     };
-    let body = ResponseBody::upstream(body, timeouts.idle, lease, in_flight, trace.clone());
-    Ok(Response::from_parts(parts, body))
+    Response::from_parts(
+        parts,
+        ResponseBody::upstream(body, timeouts.idle, lease, in_flight, trace.clone()),
+    )
 }
 
 /// The target of a (possibly split) route for this request, and the sticky cookie to set
@@ -355,16 +413,6 @@ fn is_idempotent(method: &http::Method) -> bool {
     .contains(method)
 }
 
-fn declared_length(req: &Request<Incoming>) -> Option<u64> {
-    req.headers()
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// The request target as a backend expects it: path and query only.
 fn origin_form(uri: &Uri) -> Uri {
     match uri.path_and_query() {
@@ -377,22 +425,6 @@ fn origin_form(uri: &Uri) -> Uri {
         }
         Some(pq) => Uri::from(pq.clone()),
         None => Uri::from_static("/"),
-    }
-}
-
-fn note_failure(shared: &Shared, pool: &Pool, endpoint: &Endpoint) {
-    if pool
-        .record_failure(endpoint, shared.config.ejection)
-        .is_some()
-    {
-        shared
-            .metrics
-            .ejections
-            .get_or_create(&crate::metrics::BackendLabels {
-                backend: endpoint.name.clone(),
-            })
-            .inc();
-        tracing::info!(replica = %endpoint.name, "replica ejected after consecutive failures");
     }
 }
 
@@ -455,194 +487,4 @@ fn classify(error: &hyper::Error, trace: &Trace) -> ErrorKind {
     }
     trace.update(|d| d.cause = Some(error.to_string()));
     ErrorKind::ClosedWithoutResponse
-}
-
-/// A replica and a connection to it, with the request counted against it.
-struct Checkout {
-    endpoint: Arc<Endpoint>,
-    pool: Arc<Pool>,
-    in_flight: InFlight,
-    sender: SendRequest<RequestBody>,
-    connect: Duration,
-    /// The connection was opened for this request (not taken from the idle pool).
-    fresh: bool,
-}
-
-/// Finds a replica that can take the request: waits while replicas boot (H20 past the boot
-/// limit), queues while all are at their in-flight limit (H11), and tries the next replica
-/// when a connect fails (H21/H19 once none is left).
-async fn checkout(
-    shared: &Arc<Shared>,
-    service: &str,
-    timeouts: Timeouts,
-    trace: &Trace,
-    avoid: &[SocketAddr],
-) -> Result<Checkout, ErrorKind> {
-    let config = &shared.config;
-    let boot_deadline = Instant::now() + config.boot_timeout;
-    let mut queue_deadline = None;
-    let mut tried: Vec<SocketAddr> = avoid.to_vec();
-    let mut last_error = None;
-    let mut versions = shared.version.subscribe();
-    loop {
-        let table = shared.table.load_full();
-        let pool = table.pool(service).cloned().ok_or(ErrorKind::NoReplicas)?;
-        drop(table);
-        if pool.ready().is_empty() {
-            if let Some(error) = last_error {
-                return Err(error);
-            }
-            if pool.booting > 0 {
-                tokio::time::timeout_at(boot_deadline, versions.changed())
-                    .await
-                    .map_err(|_| ErrorKind::BootTimeout)?
-                    .map_err(|_| ErrorKind::BootTimeout)?;
-                continue;
-            }
-            return Err(if pool.down > 0 {
-                ErrorKind::AppCrashed
-            } else {
-                ErrorKind::NoReplicas
-            });
-        }
-        let endpoint = match pool.pick(config.balance, &tried, config.max_in_flight) {
-            Ok(endpoint) => endpoint,
-            Err(NoPick::NoneReady) => return Err(last_error.unwrap_or(ErrorKind::AppCrashed)),
-            Err(NoPick::AllBusy) => {
-                let deadline = *queue_deadline.get_or_insert(Instant::now() + config.queue_timeout);
-                wait_in_queue(shared, deadline).await?;
-                continue;
-            }
-        };
-        let in_flight = endpoint.begin(&shared.freed);
-        if let Some(sender) = endpoint.take_idle() {
-            return Ok(Checkout {
-                endpoint,
-                pool,
-                in_flight,
-                sender,
-                connect: Duration::ZERO,
-                fresh: false,
-            });
-        }
-        let started = Instant::now();
-        match connect(shared, &endpoint, timeouts.connect).await {
-            Ok(sender) => {
-                let connect = started.elapsed();
-                return Ok(Checkout {
-                    endpoint,
-                    pool,
-                    in_flight,
-                    sender,
-                    connect,
-                    fresh: true,
-                });
-            }
-            Err((kind, cause)) => {
-                trace.update(|d| d.cause = Some(cause));
-                note_failure(shared, &pool, &endpoint);
-                tried.push(endpoint.addr);
-                last_error = Some(kind);
-            }
-        }
-    }
-}
-
-/// Waits for an in-flight slot to free up; H11 when the queue is full or the wait too long.
-async fn wait_in_queue(shared: &Shared, deadline: Instant) -> Result<(), ErrorKind> {
-    let queued = shared.queued.fetch_add(1, Ordering::AcqRel);
-    let _leave = QueueSlot(shared);
-    if queued >= shared.config.max_queue {
-        return Err(ErrorKind::BacklogTooDeep);
-    }
-    shared.metrics.queued.inc();
-    let waited = tokio::time::timeout_at(deadline, shared.freed.notified()).await;
-    shared.metrics.queued.dec();
-    waited.map_err(|_| ErrorKind::BacklogTooDeep)
-}
-
-struct QueueSlot<'a>(&'a Shared);
-
-impl Drop for QueueSlot<'_> {
-    fn drop(&mut self) {
-        self.0.queued.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Opens a connection to a replica: H19 past the timeout, H21 when refused.
-/// Why a connection could not be made: the H-code and a cause for the log.
-type ConnectError = (ErrorKind, String);
-
-/// Opens a connection to an endpoint: a replica directly, or an external origin through DNS
-/// (and TLS for `https://`). H19 past the timeout, H21 when refused or the handshake fails.
-async fn connect(
-    shared: &Shared,
-    endpoint: &Endpoint,
-    timeout: Duration,
-) -> Result<SendRequest<RequestBody>, ConnectError> {
-    let deadline = Instant::now() + timeout;
-    let timed_out = || {
-        (
-            ErrorKind::ConnectTimeout,
-            format!("no connection to {} within {timeout:?}", endpoint.name),
-        )
-    };
-    let refused =
-        |e: &dyn std::fmt::Display| (ErrorKind::ConnectRefused, format!("{}: {e}", endpoint.name));
-    let (addr, external) = match &endpoint.upstream {
-        Upstream::Direct => (endpoint.addr, None),
-        Upstream::External(url) => {
-            let mut addrs = tokio::time::timeout_at(
-                deadline,
-                tokio::net::lookup_host((url.host.as_str(), url.port)),
-            )
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|e| refused(&e))?;
-            let addr = addrs
-                .next()
-                .ok_or_else(|| refused(&"no address for the host"))?;
-            (addr, Some(url))
-        }
-    };
-    let stream = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|e| refused(&e))?;
-    let _ = stream.set_nodelay(true);
-    let mut builder = hyper::client::conn::http1::Builder::new();
-    builder.writev(false);
-    let sender = match external {
-        Some(url) if url.tls => {
-            let name = rustls_pki_types::ServerName::try_from(url.host.clone())
-                .map_err(|e| refused(&e))?;
-            let tls = tokio::time::timeout_at(deadline, shared.tls.connect(name, stream))
-                .await
-                .map_err(|_| timed_out())?
-                .map_err(|e| refused(&format!("TLS: {e}")))?;
-            let (sender, connection) = builder
-                .handshake(TokioIo::new(tls))
-                .await
-                .map_err(|e| refused(&e))?;
-            spawn_connection(connection.with_upgrades());
-            sender
-        }
-        _ => {
-            let (sender, connection) = builder
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| refused(&e))?;
-            spawn_connection(connection.with_upgrades());
-            sender
-        }
-    };
-    Ok(sender)
-}
-
-fn spawn_connection<F: Future<Output = hyper::Result<()>> + Send + 'static>(connection: F) {
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "backend connection ended");
-        }
-    });
 }
