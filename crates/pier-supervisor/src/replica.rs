@@ -322,9 +322,12 @@ impl Replica {
             s.ready = false;
         });
         // Out of the routing table first; the requests it is serving finish before SIGTERM.
+        // The drain and the stop share the grace period, as a Kubernetes preStop hook does.
+        let started = tokio::time::Instant::now();
         if let Some(drain) = &self.ctx.drain {
             let _ = tokio::time::timeout(grace, drain(self.name.clone())).await;
         }
+        let grace = grace.saturating_sub(started.elapsed());
         self.event(
             EventKind::Stopping,
             format!("stopping with SIGTERM (grace {grace:?})"),
