@@ -55,8 +55,11 @@ pub(crate) async fn checkout(
                 return Err(error);
             }
             if pool.booting > 0 {
-                tokio::time::timeout_at(boot_deadline, versions.changed())
-                    .await
+                // Counted as queued while it waits, so a boot shows on the queue gauge.
+                shared.metrics.queued.inc();
+                let changed = tokio::time::timeout_at(boot_deadline, versions.changed()).await;
+                shared.metrics.queued.dec();
+                changed
                     .map_err(|_| ErrorKind::BootTimeout)?
                     .map_err(|_| ErrorKind::BootTimeout)?;
                 continue;

@@ -84,7 +84,7 @@ impl RouterMetrics {
         );
         registry.register(
             "queued_requests",
-            "Requests waiting for a replica under its in-flight limit",
+            "Requests waiting for a replica: all at their in-flight limit, or none ready yet",
             metrics.queued.clone(),
         );
         registry.register(

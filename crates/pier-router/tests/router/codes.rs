@@ -11,9 +11,7 @@ use crate::backends::{self, Behaviour};
 use crate::harness::*;
 
 async fn router_with(behaviour: Behaviour) -> TestRouter {
-    let router = TestRouter::start(RouterConfig::default()).await;
-    router.set_web(vec![ready("web.1", backends::start(behaviour).await)]);
-    router
+    TestRouter::with_backend(RouterConfig::default(), behaviour).await
 }
 
 #[tokio::test]
@@ -130,7 +128,12 @@ async fn a_booting_replica_that_becomes_ready_gets_the_waiting_request() {
     let addr = router.addr;
     let waiting = tokio::spawn(async move { get(addr, "/").await });
     let backend = backends::start(Behaviour::Echo).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The request is waiting for a replica before one becomes ready.
+    wait_for(Duration::from_secs(5), || {
+        (router.metrics.queued.get() == 1).then_some(())
+    })
+    .await
+    .expect("the request waits for the booting replica");
     router.set_web(vec![ready("web.1", backend)]);
     let reply = waiting.await.unwrap();
     assert_eq!(reply.status, Some(200));
@@ -182,8 +185,7 @@ async fn queued_requests_are_served_when_a_slot_frees() {
         max_queue: 10,
         ..RouterConfig::default()
     };
-    let router = TestRouter::start(config).await;
-    router.set_web(vec![ready("web.1", backends::start(Behaviour::Echo).await)]);
+    let router = TestRouter::with_backend(config, Behaviour::Echo).await;
     let replies = futures_join(router.addr, 8).await;
     assert!(replies.iter().all(|r| r.status == Some(200)), "{replies:?}");
 }
@@ -266,8 +268,7 @@ async fn limits_answer_413_414_and_431_with_a_page() {
         max_header_bytes: 8192,
         ..RouterConfig::default()
     };
-    let router = TestRouter::start(config).await;
-    router.set_web(vec![ready("web.1", backends::start(Behaviour::Echo).await)]);
+    let router = TestRouter::with_backend(config, Behaviour::Echo).await;
     let reply = send_raw(
         router.addr,
         b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n",

@@ -12,6 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::backends::{self, Behaviour};
+
 /// Short timeouts so that every timeout test finishes in well under a second.
 pub fn fast_timeouts() -> Timeouts {
     Timeouts {
@@ -23,9 +25,10 @@ pub fn fast_timeouts() -> Timeouts {
 
 pub struct TestRouter {
     pub router: Router,
-    /// The router's access log, one line per finished request.
     pub addr: SocketAddr,
+    /// The router's access log, one line per finished request.
     pub logs: Arc<Mutex<Vec<String>>>,
+    pub metrics: Arc<RouterMetrics>,
     stop: watch::Sender<bool>,
 }
 
@@ -37,8 +40,8 @@ impl TestRouter {
             let logs = logs.clone();
             Arc::new(move |line: String| logs.lock().unwrap().push(line)) as pier_router::LogSink
         };
-        let router =
-            Router::new(config, Some(sink), Arc::new(RouterMetrics::unregistered())).unwrap();
+        let metrics = Arc::new(RouterMetrics::unregistered());
+        let router = Router::new(config, Some(sink), metrics.clone()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, shutdown) = watch::channel(false);
@@ -47,8 +50,16 @@ impl TestRouter {
             router,
             addr,
             logs,
+            metrics,
             stop,
         }
+    }
+
+    /// A router whose `web` is one replica behaving as `behaviour`.
+    pub async fn with_backend(config: RouterConfig, behaviour: Behaviour) -> TestRouter {
+        let router = TestRouter::start(config).await;
+        router.set_web(vec![ready("web.1", backends::start(behaviour).await)]);
+        router
     }
 
     /// Sets the replicas of `web` (all routes go to it).

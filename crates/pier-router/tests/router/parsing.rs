@@ -20,7 +20,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::backends::{self, Behaviour};
+use crate::backends::Behaviour;
 use crate::harness::*;
 
 /// How long a connection may stay open before the case fails as a hang.
@@ -49,15 +49,17 @@ async fn arbitrary_bytes_never_crash_or_hang_the_router() {
     let panics_before = ROUTER_PANICS.load(Ordering::SeqCst);
     // The listener's idle window is hyper's head read timeout: a head that never completes on
     // a connection the client keeps open is closed after it.
-    let router = TestRouter::start(RouterConfig {
-        timeouts: Timeouts {
-            idle: Duration::from_millis(300),
-            ..fast_timeouts()
+    let router = TestRouter::with_backend(
+        RouterConfig {
+            timeouts: Timeouts {
+                idle: Duration::from_millis(300),
+                ..fast_timeouts()
+            },
+            ..RouterConfig::default()
         },
-        ..RouterConfig::default()
-    })
+        Behaviour::Echo,
+    )
     .await;
-    router.set_web(vec![ready("web.1", backends::start(Behaviour::Echo).await)]);
     let router = &router;
     // Half the clients shut down their write side after the bytes (the router sees end of
     // stream, and hyper, serving with `half_close(false)`, then drops a request still in
@@ -107,15 +109,17 @@ fn acceptable(status: u16) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn unfinished_heads_are_closed_after_the_idle_window() {
     let idle = Duration::from_millis(200);
-    let router = TestRouter::start(RouterConfig {
-        timeouts: Timeouts {
-            idle,
-            ..fast_timeouts()
+    let router = TestRouter::with_backend(
+        RouterConfig {
+            timeouts: Timeouts {
+                idle,
+                ..fast_timeouts()
+            },
+            ..RouterConfig::default()
         },
-        ..RouterConfig::default()
-    })
+        Behaviour::Echo,
+    )
     .await;
-    router.set_web(vec![ready("web.1", backends::start(Behaviour::Echo).await)]);
     let router = &router;
     let full = b"POST /upload?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nX-A: b\r\n\r\n";
     // Any prefix that does not reach the blank line.
@@ -704,9 +708,7 @@ where
 
 /// A router in front of one Echo backend.
 async fn echo_router(config: RouterConfig) -> TestRouter {
-    let router = TestRouter::start(config).await;
-    router.set_web(vec![ready("web.1", backends::start(Behaviour::Echo).await)]);
-    router
+    TestRouter::with_backend(config, Behaviour::Echo).await
 }
 
 /// The router still answers a plain GET with 200, and no request is left in flight on the

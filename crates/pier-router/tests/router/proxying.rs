@@ -12,8 +12,7 @@ use crate::harness::*;
 
 #[tokio::test]
 async fn heroku_headers_are_added_and_hop_by_hop_stripped() {
-    let router = TestRouter::start(RouterConfig::default()).await;
-    router.set_web(vec![ready("web.1", backends::start(Behaviour::Echo).await)]);
+    let router = TestRouter::with_backend(RouterConfig::default(), Behaviour::Echo).await;
     let reply = send_raw(
         router.addr,
         b"GET /a?b=1 HTTP/1.1\r\nHost: app.localhost\r\nX-Forwarded-For: 10.1.2.3\r\nX-Request-Id: keep-this-request-id-0001\r\nKeep-Alive: timeout=5\r\nConnection: close, X-Private\r\nX-Private: secret\r\n\r\n",
@@ -69,8 +68,7 @@ async fn heroku_headers_are_added_and_hop_by_hop_stripped() {
 
 #[tokio::test]
 async fn keep_alive_on_both_sides() {
-    let router = TestRouter::start(RouterConfig::default()).await;
-    router.set_web(vec![ready("web.1", backends::start(Behaviour::Echo).await)]);
+    let router = TestRouter::with_backend(RouterConfig::default(), Behaviour::Echo).await;
     let mut stream = TcpStream::connect(router.addr).await.unwrap();
     for i in 0..20 {
         stream
@@ -258,8 +256,7 @@ async fn idempotent_requests_are_retried_once_when_enabled() {
 
 #[tokio::test]
 async fn head_requests_and_empty_bodies_complete_and_reuse_the_connection() {
-    let router = TestRouter::start(RouterConfig::default()).await;
-    router.set_web(vec![ready("web.1", backends::start(Behaviour::Echo).await)]);
+    let router = TestRouter::with_backend(RouterConfig::default(), Behaviour::Echo).await;
     let reply = send_raw(
         router.addr,
         b"HEAD /h HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",

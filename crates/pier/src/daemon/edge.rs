@@ -43,7 +43,8 @@ pub struct PublicListener {
 }
 
 /// Binds every listener (before any process starts, so a port conflict starts nothing) and
-/// starts serving; requests get 503s until the first table arrives.
+/// starts serving; requests get 404s until the first table arrives. The rules come from
+/// [`routes`], computed (and checked) by the caller before this.
 pub async fn bind(
     app_dir: &Path,
     manifest: &Manifest,
@@ -57,7 +58,6 @@ pub async fn bind(
         addr: listen,
         access_log,
     } = public;
-    routes(manifest)?;
     let public = TcpListener::bind(listen).await.map_err(|error| {
         Exit::failed(format!(
             "cannot listen on {listen} for public traffic: {error}; pass --listen 127.0.0.1:PORT"

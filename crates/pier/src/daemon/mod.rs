@@ -100,6 +100,10 @@ async fn run(
         ))
     })?;
     let api_addr = listener.local_addr()?;
+    let route_control = Arc::new({
+        let (rules, state) = (edge::routes(&manifest)?, state.clone());
+        tokio::task::spawn_blocking(move || route_admin::RouteControl::load(rules, state)).await??
+    });
     let mut registry = prometheus_client::registry::Registry::default();
     let router_metrics = Arc::new(pier_router::RouterMetrics::new(&mut registry));
     let edge = edge::bind(
@@ -115,10 +119,6 @@ async fn run(
         &stopping.subscribe(),
     )
     .await?;
-    let route_control = Arc::new({
-        let (rules, state) = (edge::routes(&manifest)?, state.clone());
-        tokio::task::spawn_blocking(move || route_admin::RouteControl::load(rules, state)).await??
-    });
     let maintenance_on = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || state.setting(edge::MAINTENANCE_KEY)).await??
