@@ -34,7 +34,8 @@ pub enum ErrorKind {
     UnsupportedExpect,
     /// The client closed its connection before the response was complete.
     ClientInterrupted,
-    /// The client stopped sending its request for longer than the idle window.
+    /// The client stopped sending its request, or reading the response, for longer than the
+    /// idle window.
     ClientIdle,
     /// The app is in maintenance mode.
     Maintenance,

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, watch};
 use crate::admit;
 use crate::body::{Lease, RequestBody, ResponseBody};
 use crate::checkout::{Checkout, checkout, note_failure};
+use crate::client_io::ClientWindow;
 use crate::connect::connect;
 use crate::errors::ErrorKind;
 use crate::headers::{self, ClientInfo};
@@ -32,6 +33,7 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     target: Arc<Dest>,
     client: Arc<ClientInfo>,
+    idle: Arc<ClientWindow>,
     shutdown: watch::Receiver<bool>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
@@ -56,9 +58,9 @@ pub(crate) async fn handle(
             .to_string();
         data.host = host_of(&req).to_ascii_lowercase();
     }
-    let trace = Trace::new(data, log, shared.metrics.clone());
+    let trace = Trace::on_connection(data, log, shared.metrics.clone(), idle.clone());
     let mut set_cookie = None;
-    let mut response = match proxy(&shared, &target, &client, shutdown, req, &trace).await {
+    let mut response = match proxy(&shared, &target, &client, &idle, shutdown, req, &trace).await {
         Ok(response) => {
             trace.update(|d| set_cookie = d.set_cookie.take());
             response
@@ -105,12 +107,21 @@ async fn proxy(
     shared: &Arc<Shared>,
     target: &Dest,
     client: &ClientInfo,
+    idle: &ClientWindow,
     shutdown: watch::Receiver<bool>,
     req: Request<Incoming>,
     trace: &Arc<Trace>,
 ) -> Result<Response<ResponseBody>, ErrorKind> {
-    admit::check(&shared.config, &req, trace)?;
-    let (service, timeouts) = resolve(shared, target, &req, trace)?;
+    let resolved = admit::check(&shared.config, &req, trace)
+        .and_then(|()| resolve(shared, target, &req, trace));
+    // The client connection's idle window while this response is written: the route's, or
+    // the default for a router-made page.
+    idle.set_window(
+        resolved
+            .as_ref()
+            .map_or(shared.config.timeouts.idle, |(_, timeouts)| timeouts.idle),
+    );
+    let (service, timeouts) = resolved?;
     let prepared = prepare(shared, client, req, timeouts, trace);
     let upgrade = prepared.upgrade;
     let exchanged = exchange(

@@ -1,6 +1,8 @@
 //! Listeners: the accept loop, one hyper HTTP/1.1 connection per client (keep-alive, upgrades,
 //! header size and count limits), and the graceful drain on shutdown — stop accepting, let
 //! each connection finish the request it is on, then close what is left after the drain time.
+//! Each socket is wrapped in a [`ClientIo`], which closes the connection of a client that stops
+//! reading its response for the idle window (see `client_io`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::sync::watch;
 
+use crate::client_io::{ClientIo, ClientWindow};
 use crate::errors::ErrorKind;
 use crate::headers::ClientInfo;
 use crate::proxy;
@@ -122,6 +125,8 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     shared.metrics.connections.inc();
     let client = Arc::new(ClientInfo::new(peer.ip(), port, "http"));
+    let idle = ClientWindow::new(shared.config.timeouts.idle);
+    let io = ClientIo::new(stream, idle.clone());
     let handler = {
         let shared = shared.clone();
         let client = client.clone();
@@ -131,6 +136,7 @@ async fn connection(
                 shared.clone(),
                 target.clone(),
                 client.clone(),
+                idle.clone(),
                 shutdown.clone(),
                 req,
             )
@@ -151,7 +157,7 @@ async fn connection(
         builder.max_headers(shared.config.max_headers);
     }
     let conn = builder
-        .serve_connection(TokioIo::new(stream), handler)
+        .serve_connection(TokioIo::new(io), handler)
         .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {

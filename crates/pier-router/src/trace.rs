@@ -1,13 +1,16 @@
 //! The record of one request as it crosses the router, and the Heroku-format log line and
 //! metrics emitted from it exactly once, when the last part of the request (handler, request
 //! body or response body) lets go of it. A request dropped before it completed is, by that
-//! fact, one the client abandoned (H27).
+//! fact, one the client abandoned (H27) — or, when its connection was closed because the client
+//! stopped reading the response for the idle window (`client_io`), one where the client went
+//! idle (H28).
 
 use std::sync::{Arc, LazyLock, Mutex};
 
 use http::HeaderValue;
 use std::time::{Duration, Instant};
 
+use crate::client_io::ClientWindow;
 use crate::errors::ErrorKind;
 use crate::metrics::RouterMetrics;
 
@@ -82,15 +85,38 @@ pub struct Trace {
     started: Instant,
     log: Option<LogSink>,
     metrics: Arc<RouterMetrics>,
+    /// The idle window of the client connection the request came on.
+    client: Option<Arc<ClientWindow>>,
 }
 
 impl Trace {
     pub fn new(data: TraceData, log: Option<LogSink>, metrics: Arc<RouterMetrics>) -> Arc<Trace> {
+        Trace::build(data, log, metrics, None)
+    }
+
+    /// The trace of a request on a client connection: left unfinished when that connection
+    /// timed out on a client that stopped reading, it is H28 rather than H27.
+    pub(crate) fn on_connection(
+        data: TraceData,
+        log: Option<LogSink>,
+        metrics: Arc<RouterMetrics>,
+        client: Arc<ClientWindow>,
+    ) -> Arc<Trace> {
+        Trace::build(data, log, metrics, Some(client))
+    }
+
+    fn build(
+        data: TraceData,
+        log: Option<LogSink>,
+        metrics: Arc<RouterMetrics>,
+        client: Option<Arc<ClientWindow>>,
+    ) -> Arc<Trace> {
         Arc::new(Trace {
             data: Mutex::new(data),
             started: Instant::now(),
             log,
             metrics,
+            client,
         })
     }
 
@@ -114,7 +140,12 @@ impl Drop for Trace {
     fn drop(&mut self) {
         let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
         if !data.complete && data.error.is_none() {
-            data.error = Some(ErrorKind::ClientInterrupted);
+            let idle = self.client.as_ref().is_some_and(|c| c.expired());
+            data.error = Some(if idle {
+                ErrorKind::ClientIdle
+            } else {
+                ErrorKind::ClientInterrupted
+            });
         }
         let total = self.started.elapsed();
         let service = data.service_start.map(|s| s.elapsed());

@@ -1,6 +1,8 @@
 //! Backends that behave, and backends that misbehave in exactly one way each.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -58,6 +60,68 @@ pub async fn blackhole() -> (SocketAddr, tokio::net::TcpListener, Vec<TcpStream>
         }
     }
     (addr, listener, fillers)
+}
+
+/// What a [`large`] backend has seen.
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// Body bytes written, over all responses.
+    pub bytes: AtomicU64,
+    /// Responses written completely.
+    pub complete: AtomicUsize,
+    /// Connections that ended, whether in the middle of a response or between requests.
+    pub closed: AtomicUsize,
+}
+
+impl Sent {
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+    pub fn complete(&self) -> usize {
+        self.complete.load(Ordering::Relaxed)
+    }
+    pub fn closed(&self) -> usize {
+        self.closed.load(Ordering::Relaxed)
+    }
+}
+
+/// A backend answering every request with a body of `size` bytes, written as fast as the
+/// router takes it; keeps connections alive and counts what it sent.
+pub async fn large(size: u64) -> (SocketAddr, Arc<Sent>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(Sent::default());
+    let counts = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sent = counts.clone();
+            tokio::spawn(async move {
+                serve_large(stream, size, &sent).await;
+                sent.closed.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+    });
+    (addr, sent)
+}
+
+async fn serve_large(mut stream: TcpStream, size: u64, sent: &Sent) {
+    let chunk = vec![b'x'; 64 * 1024];
+    while read_request(&mut stream).await.is_some() {
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+        if stream.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            if stream.write_all(&chunk[..n]).await.is_err() {
+                return;
+            }
+            sent.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            left -= n as u64;
+        }
+        sent.complete.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 async fn serve(mut stream: TcpStream, behaviour: Behaviour) {

@@ -6,4 +6,5 @@ mod codes;
 mod harness;
 mod parsing;
 mod proxying;
+mod slow_clients;
 mod split;
