@@ -187,6 +187,9 @@ pub struct Job {
     pub max_catch_up: u32,
     pub starting_deadline: Option<Duration>,
     pub retries: u32,
+    /// Delay before the first retry; each further retry waits twice as long (capped at 6 min,
+    /// as a Kubernetes Job's backoff).
+    pub retry_backoff: Duration,
     pub enabled: bool,
 }
 

@@ -121,6 +121,7 @@ pub(crate) struct RawJob {
     pub max_catch_up: Opt<u32>,
     pub starting_deadline: Opt<RawDuration>,
     pub retries: Opt<u32>,
+    pub retry_backoff: Opt<RawDuration>,
     pub enabled: Opt<bool>,
 }
 

@@ -81,8 +81,11 @@ fn at_schedule(s: &str) -> Result<Schedule, Problem> {
         let every = duration::parse(rest).map_err(|p| {
             Problem::new(format!("invalid `@every` interval: {}", p.message)).maybe_hint(p.hint)
         })?;
-        if every.is_zero() {
-            return Err(Problem::new("`@every` needs an interval greater than zero"));
+        if every < Duration::from_secs(1) {
+            return Err(Problem::new(format!(
+                "`@every {rest}` is shorter than the scheduler's resolution of 1s"
+            ))
+            .hint("use an interval of at least 1s, such as `@every 30s`"));
         }
         return Ok(Schedule::Every(every));
     }
@@ -178,7 +181,8 @@ mod tests {
         );
         assert!(err("@reboot").hint.is_some());
         assert!(err("@every").message.contains("empty duration"));
-        assert!(err("@every 0s").message.contains("greater than zero"));
+        assert!(err("@every 0s").message.contains("resolution of 1s"));
+        assert!(err("@every 500ms").message.contains("resolution of 1s"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! pier-state owns the durable store of one app: a SQLite database at `<app>/.pier/state.db`
-//! holding the formation (replica counts set by `pier scale`), immutable releases and the event
-//! log, its schema migrations, and the daemon lock that keeps one daemon per app directory.
+//! holding the formation (replica counts set by `pier scale`), immutable releases, the event
+//! log, job definitions with the slot ledger and the scheduler lease, its schema migrations, and the daemon lock that keeps one daemon per app directory.
 //!
 //! Every write is committed with `synchronous=FULL` in WAL mode before the call returns, so an
 //! acknowledged change survives `kill -9` and power loss. The API is blocking: async callers
@@ -16,6 +16,8 @@ mod db;
 mod error;
 mod events;
 mod formation;
+mod jobs;
+mod lease;
 mod lock;
 mod migrations;
 mod releases;
@@ -24,6 +26,8 @@ mod settings;
 pub use db::{Clock, DEFAULT_MAX_EVENTS, State, StateOptions, SystemClock};
 pub use error::StateError;
 pub use events::{Event, EventQuery, NewEvent};
+pub use jobs::{Claim, JobRecord, JobRun, NewSlotRun, RunState, RunTrigger};
+pub use lease::Lease;
 pub use lock::{DaemonInfo, DaemonLock, LockError, read_daemon_info};
 pub use migrations::LATEST_SCHEMA_VERSION;
 pub use releases::{NewRelease, ParseReleaseStatusError, Release, ReleaseStatus};

@@ -62,6 +62,68 @@ const MIGRATIONS: &[Migration] = &[
         ) STRICT;
     "#,
     },
+    Migration {
+        version: 3,
+        description: "job definitions, the slot ledger and the scheduler lease",
+        sql: r#"
+        -- One row per job ever defined: its current definition version, the high-water mark of
+        -- its slots (every slot at or before cursor_ms has a row in job_runs) and the
+        -- enable/disable override set with `pier jobs enable|disable`.
+        CREATE TABLE jobs (
+            job              TEXT PRIMARY KEY NOT NULL CHECK (job <> ''),
+            version          INTEGER NOT NULL CHECK (version > 0),
+            cursor_ms        INTEGER,
+            enabled_override INTEGER CHECK (enabled_override IN (0, 1)),
+            in_manifest      INTEGER NOT NULL DEFAULT 1 CHECK (in_manifest IN (0, 1)),
+            updated_at_ms    INTEGER NOT NULL
+        ) STRICT;
+
+        -- Every definition a job has had; runs point at the version that fired them.
+        CREATE TABLE job_versions (
+            job           TEXT NOT NULL,
+            version       INTEGER NOT NULL CHECK (version > 0),
+            definition    TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (job, version)
+        ) STRICT;
+
+        -- The ledger: one row per (job, slot), written and committed before the process
+        -- starts. Manual runs have no slot. A row may summarise a long stretch of missed slots
+        -- (`covers` slots from slot_ms to covers_until_ms).
+        CREATE TABLE job_runs (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id          TEXT NOT NULL UNIQUE,
+            job             TEXT NOT NULL,
+            slot_ms         INTEGER,
+            covers          INTEGER NOT NULL DEFAULT 1 CHECK (covers >= 1),
+            covers_until_ms INTEGER,
+            trigger         TEXT NOT NULL CHECK (trigger IN ('schedule', 'catch-up', 'manual')),
+            version         INTEGER NOT NULL,
+            attempt         INTEGER NOT NULL DEFAULT 1,
+            state           TEXT NOT NULL CHECK (state IN ('scheduled', 'running', 'succeeded',
+                                'failed', 'timed_out', 'skipped', 'missed', 'suspended', 'lost')),
+            reason          TEXT,
+            claimed_by      TEXT NOT NULL,
+            created_at_ms   INTEGER NOT NULL,
+            not_before_ms   INTEGER,
+            started_at_ms   INTEGER,
+            finished_at_ms  INTEGER,
+            exit_code       INTEGER
+        ) STRICT;
+        CREATE UNIQUE INDEX job_runs_one_per_slot ON job_runs (job, slot_ms)
+            WHERE slot_ms IS NOT NULL;
+        CREATE INDEX job_runs_by_job ON job_runs (job, id);
+        CREATE INDEX job_runs_open ON job_runs (state) WHERE state IN ('scheduled', 'running');
+
+        -- Which daemon schedules jobs for this state, until when.
+        CREATE TABLE scheduler_lease (
+            id             INTEGER PRIMARY KEY CHECK (id = 1),
+            holder         TEXT NOT NULL,
+            acquired_at_ms INTEGER NOT NULL,
+            expires_at_ms  INTEGER NOT NULL
+        ) STRICT;
+    "#,
+    },
 ];
 
 /// The newest schema version this build of pier knows.

@@ -10,6 +10,9 @@ use crate::schedule;
 use crate::suggest;
 use crate::validate::context::{Ctx, Zero, join};
 
+/// A Kubernetes Job's first backoff.
+const DEFAULT_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(crate) fn job(ctx: &mut Ctx<'_, '_>, name: &Spanned<String>, raw: &Spanned<RawJob>) -> Job {
     let path = format!("jobs.{}", name.get_ref());
     let value = raw.get_ref();
@@ -52,7 +55,14 @@ pub(crate) fn job(ctx: &mut Ctx<'_, '_>, name: &Spanned<String>, raw: &Spanned<R
             &join(&path, "starting_deadline"),
             Zero::Rejected,
         ),
-        retries: ctx.count(&value.retries, &join(&path, "retries"), 0, (0, u32::MAX)),
+        retries: ctx.count(&value.retries, &join(&path, "retries"), 0, (0, 100)),
+        retry_backoff: ctx
+            .optional_duration(
+                &value.retry_backoff,
+                &join(&path, "retry_backoff"),
+                Zero::Rejected,
+            )
+            .unwrap_or(DEFAULT_RETRY_BACKOFF),
         enabled: value.enabled.as_ref().is_none_or(|e| *e.get_ref()),
     }
 }
