@@ -5,8 +5,8 @@
 //! [`SchedulerHandle`].
 //!
 //! One loop: sleep until the next slot, retry, timeout or lease renewal (or a command, or a
-//! process ending), then tick. A tick that finds the wall clock far past the planned wake-up —
-//! the clock was stepped forward, or the process was frozen — treats the slots in between as
+//! process ending), then tick. A tick that finds the wall clock moved further than monotonic
+//! time since the last tick — the clock was stepped forward — treats the slots in between as
 //! downtime, as it does right after taking the lease. A clock stepped back finds nothing due
 //! until it passes the cursor again, so no slot runs twice.
 
@@ -32,7 +32,8 @@ use crate::slots::Slots;
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
 /// SIGTERM-to-SIGKILL grace for a run stopped by a timeout, a replacement or shutdown.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
-/// A tick this much later than planned means the clock jumped (or pier was frozen).
+/// Wall time running this much ahead of monotonic time between two ticks means the wall
+/// clock was stepped forward.
 const JUMP_THRESHOLD: SignedDuration = SignedDuration::from_secs(5);
 /// How often a scheduler without the lease looks at it.
 const FOLLOWER_POLL: SignedDuration = SignedDuration::from_secs(1);
@@ -99,6 +100,8 @@ pub struct SchedulerStatus {
     /// Whether this daemon holds the lease and so runs the schedule.
     pub leader: bool,
     pub holder: String,
+    /// The clock's time at the scheduler's last look (Unix ms).
+    pub last_tick_ms: i64,
     pub jobs: Vec<JobStatus>,
 }
 
@@ -247,8 +250,8 @@ pub struct Scheduler {
     leader: bool,
     /// When to look at the lease next.
     lease_check_at: Timestamp,
-    /// The wake-up the last sleep was for, to notice clock jumps.
-    planned_wake: Option<Timestamp>,
+    /// Wall and monotonic time at the last tick, to notice a stepped wall clock.
+    last_tick: Option<(Timestamp, Duration)>,
     commands: mpsc::UnboundedReceiver<Command>,
     done_tx: mpsc::UnboundedSender<(i64, RunExit)>,
     done_rx: mpsc::UnboundedReceiver<(i64, RunExit)>,
@@ -319,17 +322,17 @@ impl Scheduler {
             active: HashMap::new(),
             leader: false,
             lease_check_at: now,
-            planned_wake: None,
+            last_tick: None,
             commands,
             done_tx,
             done_rx,
             status: watch::Sender::new(SchedulerStatus {
                 leader: false,
                 holder: config.holder,
+                last_tick_ms: 0,
                 jobs: Vec::new(),
             }),
         };
-        scheduler.publish(now);
         let handle = SchedulerHandle {
             commands: commands_tx,
             status: scheduler.status.subscribe(),
@@ -344,7 +347,6 @@ impl Scheduler {
             let now = self.clock.now();
             self.tick(now);
             let wake = self.next_wake(self.clock.now());
-            self.planned_wake = Some(wake);
             let sleep = self.clock.sleep_until(wake);
             tokio::select! {
                 _ = sleep => {}
@@ -354,15 +356,9 @@ impl Scheduler {
                         break;
                     }
                     None => break,
-                    Some(command) => {
-                        self.planned_wake = None;
-                        self.command(command);
-                    }
+                    Some(command) => self.command(command),
                 },
-                Some((id, exit)) = self.done_rx.recv() => {
-                    self.planned_wake = None;
-                    self.finish(id, exit);
-                }
+                Some((id, exit)) = self.done_rx.recv() => self.finish(id, exit),
             }
         }
         self.stop_everything().await;
@@ -372,9 +368,13 @@ impl Scheduler {
     }
 
     fn tick(&mut self, now: Timestamp) {
-        let jumped = self
-            .planned_wake
-            .is_some_and(|planned| now.duration_since(planned) > JUMP_THRESHOLD);
+        let elapsed = self.clock.elapsed();
+        let jumped = self.last_tick.is_some_and(|(wall, mono)| {
+            let wall_moved = now.duration_since(wall);
+            let time_passed = signed(elapsed.saturating_sub(mono));
+            wall_moved - time_passed > JUMP_THRESHOLD
+        });
+        self.last_tick = Some((now, elapsed));
         let became_leader = self.check_lease(now);
         if self.leader {
             let catching_up = became_leader || jumped;
@@ -1087,6 +1087,7 @@ impl Scheduler {
             let next = SchedulerStatus {
                 leader: self.leader,
                 holder: self.holder.clone(),
+                last_tick_ms: now.as_millisecond(),
                 jobs,
             };
             if *status == next {
