@@ -219,3 +219,62 @@ pub enum KeyListName {
     Allow,
     Deny,
 }
+
+/// `GET /v1/jobs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobsDto {
+    /// Whether this daemon holds the scheduler lease (runs the schedule).
+    pub leader: bool,
+    pub jobs: Vec<JobDto>,
+}
+
+/// One job of `GET /v1/jobs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobDto {
+    pub name: String,
+    pub schedule: String,
+    pub timezone: String,
+    pub command: String,
+    /// The current definition version.
+    pub version: u32,
+    pub enabled: bool,
+    /// `manifest` or `cli` when disabled.
+    pub disabled_by: Option<String>,
+    pub next_run_ms: Option<i64>,
+    /// Run ids in progress.
+    pub running: Vec<String>,
+    /// The newest run that has ended (or did not run), if any.
+    pub last: Option<JobRunDto>,
+}
+
+/// One ledger row: `GET /v1/jobs/{name}/history`, `POST /v1/jobs/{name}/run`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobRunDto {
+    pub id: i64,
+    pub run_id: String,
+    pub job: String,
+    /// The slot (Unix ms); absent for a manual run.
+    pub slot_ms: Option<i64>,
+    /// Slots the row stands for (more than 1 for a summarised stretch of missed slots).
+    pub covers: u64,
+    pub covers_until_ms: Option<i64>,
+    /// `schedule`, `catch-up` or `manual`.
+    pub trigger: String,
+    pub version: u32,
+    pub attempt: u32,
+    /// `scheduled`, `running`, `succeeded`, `failed`, `timed_out`, `skipped`, `missed`,
+    /// `suspended` or `lost`.
+    pub state: String,
+    pub reason: Option<String>,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub exit_code: Option<i32>,
+}
+
+/// `GET /v1/jobs/{name}/history`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobHistoryDto {
+    pub job: String,
+    /// Newest first.
+    pub runs: Vec<JobRunDto>,
+}

@@ -1,6 +1,8 @@
 //! pier-api owns the control API: the HTTP/JSON interface (versioned under `/v1`) through which
 //! the CLI and scripts drive a running daemon — `ps`, `logs`, `scale`, `restart`, `events`,
-//! `down`, maintenance mode and the router's traffic splits — and pier's own `/metrics`. It owns its wire types (DTOs) and the one place where errors become HTTP responses.
+//! `down`, maintenance mode, the router's traffic splits and the scheduler's jobs — and pier's
+//! own `/metrics`.
+//! It owns its wire types (DTOs) and the one place where errors become HTTP responses.
 //!
 //! It orchestrates nothing itself: orders go to the supervisor through its handle, durable
 //! changes to the state store, and it never touches processes or files directly.
@@ -10,6 +12,7 @@
 
 mod dto;
 mod error;
+mod jobs;
 mod route_admin;
 mod routes;
 mod server;

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::dto::StatusDto;
-use crate::routes;
+use crate::{jobs, routes};
 
 /// What the handlers work with.
 pub struct ApiContext {
@@ -28,7 +28,9 @@ pub struct ApiContext {
     pub persist_maintenance: Arc<dyn Fn(bool) -> Result<(), pier_state::StateError> + Send + Sync>,
     /// The router's rules: `pier route`.
     pub routes: Arc<dyn crate::RouteAdmin>,
-    /// pier's own metrics (router, supervisor), served at `/metrics`.
+    /// The job scheduler: `pier jobs`.
+    pub scheduler: pier_scheduler::SchedulerHandle,
+    /// pier's own metrics (router, supervisor, scheduler), served at `/metrics`.
     pub registry: Arc<prometheus_client::registry::Registry>,
 }
 
@@ -50,6 +52,11 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/routes", get(routes::route_list))
         .route("/v1/routes/split", post(routes::route_split))
         .route("/v1/routes/keys", post(routes::route_keys))
+        .route("/v1/jobs", get(jobs::list))
+        .route("/v1/jobs/{name}/history", get(jobs::history))
+        .route("/v1/jobs/{name}/run", post(jobs::run))
+        .route("/v1/jobs/{name}/enable", post(jobs::enable))
+        .route("/v1/jobs/{name}/disable", post(jobs::disable))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .with_state(ctx)

@@ -971,7 +971,7 @@ impl Scheduler {
             job: name.to_string(),
             run_id: run.run_id.clone(),
             command: job.def.command.clone(),
-            scheduled_at: now,
+            scheduled_at: from_ms(now.as_millisecond()).unwrap_or(now),
             attempt: 1,
             version: job.version,
         };

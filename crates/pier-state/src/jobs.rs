@@ -442,8 +442,7 @@ impl State {
         self.write(OP, |tx| {
             let lost = select_runs(
                 tx,
-                "WHERE state = 'running' AND claimed_by <> ?1 AND trigger <> 'manual'
-                 ORDER BY id",
+                "WHERE state = 'running' AND claimed_by <> ?1 ORDER BY id",
                 holder,
             )?;
             tx.execute(

@@ -330,7 +330,7 @@ impl Replica {
         let grace = grace.saturating_sub(started.elapsed());
         self.event(
             EventKind::Stopping,
-            format!("stopping with SIGTERM (grace {grace:?})"),
+            format!("stopping with SIGTERM (grace {:.1}s)", grace.as_secs_f64()),
         );
         let (status, killed) = process.stop(grace).await;
         let how = status.map_or_else(|| "unknown".to_string(), |s| describe_exit(&s));

@@ -121,6 +121,52 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<RouteCommand>,
     },
+    /// List cron jobs with their next and last runs; show a job's history, run it now, or
+    /// disable and enable it
+    #[command(
+        after_help = "Every slot of a job is claimed in the state store before its process starts, so it \
+starts exactly once, across crashes and restarts; a slot that does not run is recorded with \
+the reason. Make a job idempotent with PIER_SCHEDULED_AT for exactly-once effects.\n\n\
+Examples:\n  pier jobs                          name, schedule, next run, last result\n  \
+pier jobs history daily-report     its slots: version, start, duration, result, reason\n  \
+pier jobs run daily-report         run it now (its own run id; the next slot still runs)\n  \
+pier jobs disable daily-report     keep the definition, record slots as suspended\n  \
+pier logs job.daily-report         the output of its runs"
+    )]
+    Jobs {
+        #[command(subcommand)]
+        command: Option<JobsCommand>,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `pier jobs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// A job's runs, newest first: slot, definition version, start, duration, result, reason
+    History {
+        /// The job's name, as `pier jobs` prints it
+        name: String,
+        /// How many runs to show
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a job now, with its own run id; it neither consumes nor blocks the next slot
+    Run {
+        name: String,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop scheduling a job (its slots are recorded as suspended); the definition stays
+    Disable { name: String },
+    /// Schedule a disabled job again, from its next slot
+    Enable { name: String },
 }
 
 /// `pier route` subcommands.

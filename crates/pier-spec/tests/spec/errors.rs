@@ -139,8 +139,14 @@ const CASES: &[(&str, &str)] = &[
         catch_up = "sometimes"
         max_catch_up = 0
         timeout = "0s"
+        starting_deadline = "soon"
+        retry_backoff = "-5s"
+        retries = 1000
         [jobs.report]
         command = "bin/report"
+        [jobs.quick]
+        schedule = "@every 500ms"
+        command = "bin/quick"
         "#,
     ),
     (

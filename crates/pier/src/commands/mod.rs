@@ -5,6 +5,7 @@ mod check;
 mod down;
 mod events;
 mod init;
+mod jobs;
 mod logs;
 mod maintenance;
 mod ps;
@@ -49,6 +50,7 @@ fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
             Command::Down => down::run(&client).await,
             Command::Maintenance { switch } => maintenance::run(&client, switch).await,
             Command::Route { command } => route::run(&client, command).await,
+            Command::Jobs { command, json } => jobs::run(&client, command, json).await,
             Command::Up(_) | Command::Check { .. } | Command::Init { .. } => Ok(()),
         }
     })

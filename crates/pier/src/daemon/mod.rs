@@ -1,6 +1,7 @@
 //! `pier up`: the daemon's wiring. It validates the manifest, takes the app's lock, opens the
-//! state store, builds, records the release, starts the supervisor and the control API, prints
-//! the console, and on Ctrl-C, SIGTERM or `pier down` stops everything gracefully.
+//! state store, builds, records the release, starts the scheduler, the supervisor and the
+//! control API, prints the console, and on Ctrl-C, SIGTERM or `pier down` stops everything
+//! gracefully.
 //!
 //! Order matters and is deliberate: nothing is created on disk before the manifest is known to
 //! be valid, and no process starts before the lock, the state store and the API listener are
@@ -11,6 +12,7 @@ mod edge;
 mod recorder;
 mod release;
 mod route_admin;
+mod scheduler;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,6 +150,20 @@ async fn run(
     )
     .await;
     let printer = (!args.quiet).then(|| console::spawn_printer(&logs, style));
+    let jobs = scheduler::start(scheduler::SchedulerParts {
+        manifest: &manifest,
+        state: &state,
+        dir: &dir,
+        shim: &shim,
+        logs: &logs,
+        release: pier_scheduler::JobRelease {
+            version: release.version,
+            dir: dir.clone(),
+            env: release.env.clone(),
+        },
+        internal_urls: &edge.internal_urls,
+        metrics: pier_scheduler::SchedulerMetrics::new(&mut registry),
+    })?;
     let manifest = Arc::new(manifest);
     let supervisor = pier_supervisor::start(SupervisorConfig {
         release: RunRelease {
@@ -206,6 +222,7 @@ async fn run(
             })
         },
         routes: route_control.clone(),
+        scheduler: jobs.handle.clone(),
         registry: Arc::new(registry),
     });
     let mut stop_signal = stopping.subscribe();
@@ -219,6 +236,7 @@ async fn run(
         "stopping every process (Ctrl-C again to kill them at once)",
     );
     logs.push("pier", LogStream::System, "shutting down");
+    jobs.stop().await;
     supervisor.shutdown().await;
     let _ = api.await;
     follower.abort();
