@@ -36,18 +36,23 @@ pub fn is_dead(holder: &str) -> bool {
     }
 }
 
+/// The start time of a live process (zombies, which have exited but not been reaped by their
+/// parent yet, count as gone), in clock ticks since boot (field 22 of `/proc/PID/stat`).
+fn process_start(pid: u32) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18).map(str::to_string)
+}
+
 fn boot_id() -> String {
     fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
-}
-
-/// The process's start time in clock ticks since boot (field 22 of `/proc/PID/stat`).
-fn process_start(pid: u32) -> Option<String> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19).map(str::to_string)
 }
 
 #[cfg(test)]
@@ -58,11 +63,21 @@ mod tests {
     fn this_process_is_alive_and_a_gone_pid_is_dead() {
         let me = this_process("a");
         assert!(!is_dead(&me), "{me}");
-        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
         let pid = child.id();
-        let start = process_start(pid);
+        let holder = format!("{}/{pid}/{}/x", boot_id(), process_start(pid).unwrap());
+        assert!(!is_dead(&holder), "{holder}");
+        child.kill().unwrap();
+        // Killed but not reaped yet: a zombie is dead.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !is_dead(&holder) {
+            assert!(std::time::Instant::now() < deadline, "{holder} never dead");
+            std::thread::yield_now();
+        }
         child.wait().unwrap();
-        let holder = format!("{}/{pid}/{}/x", boot_id(), start.unwrap_or_default());
         assert!(is_dead(&holder), "{holder}");
         assert!(!is_dead("other-boot/1/1/x"));
         assert!(!is_dead("garbage"));

@@ -2,6 +2,7 @@
 
 mod classroom;
 mod harness;
+mod jobs;
 mod lifecycle;
 mod manifest_errors;
 mod orphans;
