@@ -480,6 +480,11 @@ impl Scheduler {
             if self.active.contains_key(&run.id) {
                 continue;
             }
+            if !self.jobs.contains_key(&run.job) {
+                let reason = "the job is no longer in the manifest";
+                self.record_final(run.id, RunState::Missed, reason, None, now);
+                continue;
+            }
             if let (Some(job), Some(slot)) =
                 (self.jobs.get_mut(&run.job), run.slot_ms.and_then(from_ms))
             {
@@ -934,6 +939,7 @@ impl Scheduler {
                 enabled,
                 reply,
             } => {
+                let was_enabled = self.jobs.get(&job).map(JobEntry::enabled);
                 let result = match self.jobs.get_mut(&job) {
                     None => Err(SchedulerError::UnknownJob(job.clone())),
                     Some(entry) => self
@@ -944,6 +950,9 @@ impl Scheduler {
                         })
                         .map_err(SchedulerError::from),
                 };
+                if result.is_ok() && enabled && was_enabled == Some(false) && self.leader {
+                    self.catch_up_suspended(&job, now);
+                }
                 if result.is_ok() {
                     let verb = if enabled { "enabled" } else { "disabled" };
                     self.append_events(&[event(
@@ -957,6 +966,64 @@ impl Scheduler {
             }
             Command::Shutdown { .. } => unreachable!("handled by the loop"),
         }
+    }
+
+    /// After `pier jobs enable`: the slots suspended while the job was disabled are a backlog
+    /// like downtime's, handled by `catch_up` — `none` leaves them suspended, `latest` runs
+    /// the newest, `all` up to `max_catch_up` of them (each within `starting_deadline`).
+    fn catch_up_suspended(&mut self, name: &str, now: Timestamp) {
+        let job = self.jobs.get(name).expect("known job");
+        let keep = match job.def.catch_up() {
+            pier_spec::CatchUp::None => return,
+            pier_spec::CatchUp::Latest => 1,
+            pier_spec::CatchUp::All => job.def.max_catch_up as usize,
+        };
+        let deadline = job.def.starting_deadline();
+        let recent = match self.state.job_runs(name, keep, None) {
+            Ok(runs) => runs,
+            Err(error) => {
+                tracing::error!(%error, job = name, "cannot read suspended slots");
+                return;
+            }
+        };
+        let mut ids: Vec<i64> = recent
+            .iter()
+            .take_while(|r| r.state == RunState::Suspended && r.covers == 1)
+            .filter(|r| {
+                r.slot_ms
+                    .and_then(from_ms)
+                    .is_some_and(|slot| !policy::past_deadline(slot, now, deadline))
+            })
+            .map(|r| r.id)
+            .collect();
+        ids.reverse();
+        if ids.is_empty() {
+            return;
+        }
+        let resumed = match self
+            .state
+            .resume_suspended(&self.holder, now.as_millisecond(), &ids)
+        {
+            Ok(resumed) => resumed,
+            Err(error) => {
+                tracing::error!(%error, job = name, "cannot resume suspended slots");
+                return;
+            }
+        };
+        let job = self.jobs.get_mut(name).expect("known job");
+        for run in resumed {
+            if let Some(slot) = run.slot_ms.and_then(from_ms) {
+                job.queue.push_back(Queued {
+                    id: run.id,
+                    run_id: run.run_id,
+                    slot,
+                    attempt: 1,
+                    not_before: None,
+                    trigger: RunTrigger::CatchUp,
+                });
+            }
+        }
+        self.start_ready(name, now);
     }
 
     fn run_now(&mut self, name: &str, now: Timestamp) -> Result<JobRun, SchedulerError> {

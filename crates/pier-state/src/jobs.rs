@@ -330,6 +330,37 @@ impl State {
         })
     }
 
+    /// Turns suspended slots back into claims to run (`pier jobs enable` with a catch-up
+    /// policy), only if `holder` holds the lease. Returns the rows changed, in id order.
+    pub fn resume_suspended(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        ids: &[i64],
+    ) -> Result<Vec<JobRun>, StateError> {
+        const OP: &str = "resuming suspended job slots";
+        self.write(OP, |tx| {
+            if !lease::held_by(tx, holder, now_ms)? {
+                return Ok(Vec::new());
+            }
+            let mut resumed = Vec::new();
+            for id in ids {
+                let changed = tx
+                    .execute(
+                        "UPDATE job_runs SET state = 'scheduled', trigger = 'catch-up',
+                             reason = NULL, claimed_by = ?2
+                         WHERE id = ?1 AND state = 'suspended' AND covers = 1",
+                        (id, holder),
+                    )
+                    .during(OP)?;
+                if changed == 1 {
+                    resumed.push(run_by_id(tx, *id)?);
+                }
+            }
+            Ok(resumed)
+        })
+    }
+
     /// Moves a claimed run to `running`, committed before the caller spawns its process.
     /// False (and nothing changed) if the run is not `scheduled` any more, or `holder` lost
     /// the lease.
@@ -606,4 +637,119 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<JobRun> {
         finished_at_ms: row.get(15)?,
         exit_code: row.get(16)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(run_id: &str, slot_ms: i64, state: RunState) -> NewSlotRun {
+        NewSlotRun {
+            run_id: run_id.to_string(),
+            slot_ms,
+            covers: 1,
+            covers_until_ms: None,
+            trigger: RunTrigger::Schedule,
+            state,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn a_slot_is_claimed_once_and_only_by_the_lease_holder() {
+        let state = State::open_in_memory().unwrap();
+        state
+            .register_jobs(&[("j".to_string(), "{}".to_string())])
+            .unwrap();
+        state
+            .take_scheduler_lease("a", 1_000, 10_000, None)
+            .unwrap();
+        let rows = [slot("j@1", 1, RunState::Scheduled)];
+        let Claim::Written(first) = state.claim_slots("a", 1_000, "j", 1, &rows, 1).unwrap() else {
+            panic!("a holds the lease");
+        };
+        assert!(first[0].is_some());
+        let Claim::Written(again) = state.claim_slots("a", 1_001, "j", 1, &rows, 1).unwrap() else {
+            panic!("a holds the lease");
+        };
+        assert_eq!(again, vec![None], "the unique key refuses a second claim");
+        assert_eq!(
+            state.claim_slots("b", 1_002, "j", 1, &rows, 1).unwrap(),
+            Claim::NotLeaseHolder
+        );
+        // b cannot take a live lease, can take an expired one or one it proved dead.
+        assert_eq!(
+            state
+                .take_scheduler_lease("b", 2_000, 10_000, None)
+                .unwrap()
+                .holder,
+            "a"
+        );
+        assert_eq!(
+            state
+                .take_scheduler_lease("b", 2_000, 10_000, Some("a"))
+                .unwrap()
+                .holder,
+            "b"
+        );
+        assert_eq!(
+            state
+                .take_scheduler_lease("a", 30_000, 10_000, None)
+                .unwrap()
+                .holder,
+            "a",
+            "expired"
+        );
+        let id = first[0].as_ref().unwrap().id;
+        assert!(state.start_run("a", 30_001, id, 1).unwrap());
+        assert!(
+            !state.start_run("a", 30_002, id, 1).unwrap(),
+            "started once"
+        );
+    }
+
+    #[test]
+    fn versions_change_only_with_the_definition() {
+        let state = State::open_in_memory().unwrap();
+        let def = |text: &str| vec![("j".to_string(), text.to_string())];
+        assert_eq!(state.register_jobs(&def("a")).unwrap()[0].version, 1);
+        assert_eq!(state.register_jobs(&def("a")).unwrap()[0].version, 1);
+        assert_eq!(state.register_jobs(&def("b")).unwrap()[0].version, 2);
+        let records = state.register_jobs(&[]).unwrap();
+        assert!(!records[0].in_manifest);
+        assert_eq!(state.job_definition("j", 1).unwrap().as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_new_daemon_marks_running_runs_lost_and_adopts_claims() {
+        let state = State::open_in_memory().unwrap();
+        state
+            .register_jobs(&[("j".to_string(), "{}".to_string())])
+            .unwrap();
+        state.take_scheduler_lease("old", 0, 10_000, None).unwrap();
+        let rows = [
+            slot("j@1", 1, RunState::Scheduled),
+            slot("j@2", 2, RunState::Scheduled),
+        ];
+        let Claim::Written(written) = state.claim_slots("old", 0, "j", 1, &rows, 2).unwrap() else {
+            panic!("old holds the lease");
+        };
+        let running = written[0].as_ref().unwrap().id;
+        assert!(state.start_run("old", 1, running, 1).unwrap());
+        let (lost, adopted) = state.adopt_open_runs("new", 20_000, "gone").unwrap();
+        assert_eq!(lost.len(), 1);
+        assert_eq!(lost[0].state, RunState::Lost);
+        assert_eq!(lost[0].reason.as_deref(), Some("gone"));
+        assert_eq!(adopted.len(), 1);
+        assert_eq!(adopted[0].run_id, "j@2");
+        assert_eq!(adopted[0].claimed_by, "new");
+        // The old daemon lived to see its run end: its real outcome wins over `lost`.
+        state
+            .finish_run(running, RunState::Succeeded, None, Some(0), 20_001)
+            .unwrap();
+        assert_eq!(
+            state.job_run(running).unwrap().unwrap().state,
+            RunState::Succeeded
+        );
+    }
 }

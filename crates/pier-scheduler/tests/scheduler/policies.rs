@@ -278,11 +278,15 @@ async fn failed_runs_are_retried_with_backoff_in_the_same_slot() {
     h.stop().await;
 }
 
-#[tokio::test]
-async fn disabled_slots_are_suspended_and_enabling_resumes_without_a_burst() {
-    let (state, _dir) = state();
+/// Disables a job for three slots, enables it; returns the harness after the enable.
+async fn disable_three_slots_then_enable(catch_up: &str) -> Harness {
+    let (state, dir) = state();
+    std::mem::forget(dir);
     let clock = ManualClock::new(at(T0));
-    let h = Harness::start(&state, &clock, &[("d", job("@every 10s"))], "a");
+    let mut def = job("@every 10s");
+    def.catch_up = catch_up.into();
+    def.concurrency = "allow".into();
+    let h = Harness::start(&state, &clock, &[("d", def)], "a");
     h.settle().await;
     h.handle.set_enabled("d", false).await.unwrap();
     for step in 1..=3 {
@@ -302,13 +306,22 @@ async fn disabled_slots_are_suspended_and_enabling_resumes_without_a_burst() {
         h.handle.status().jobs[0].disabled_by.as_deref(),
         Some("cli")
     );
-    h.handle.set_enabled("d", true).await.unwrap();
+    assert_eq!(h.metrics.missed_count("d", "suspended"), 3);
     h.tick_to(at(T0) + secs(35)).await;
+    h.handle.set_enabled("d", true).await.unwrap();
+    h
+}
+
+#[tokio::test]
+async fn enabling_with_catch_up_none_resumes_at_the_next_slot_without_a_burst() {
+    let h = disable_three_slots_then_enable("none").await;
+    h.settle().await;
     assert!(h.runner.started().is_empty(), "no burst on enable");
     h.tick_to(at(T0) + secs(40)).await;
     h.wait_for("the next slot runs", |h| h.runner.started().len() == 1)
         .await;
     assert_eq!(h.runner.started()[0].scheduled_at, at(T0) + secs(40));
+    let state = h.state.clone();
     h.stop().await;
 
     // The override survives a restart.
@@ -317,6 +330,32 @@ async fn disabled_slots_are_suspended_and_enabling_resumes_without_a_burst() {
     again.settle().await;
     assert!(again.handle.status().jobs[0].enabled);
     again.stop().await;
+}
+
+#[tokio::test]
+async fn enabling_with_catch_up_latest_runs_the_newest_suspended_slot_once() {
+    let h = disable_three_slots_then_enable("latest").await;
+    h.wait_for("one catch-up run", |h| h.runner.started().len() == 1)
+        .await;
+    assert_eq!(h.runner.started()[0].scheduled_at, at(T0) + secs(30));
+    let states: Vec<RunState> = h.states("d").iter().map(|(_, s)| *s).collect();
+    h.wait_for("it succeeds", |h| h.states("d")[2].1 == RunState::Succeeded)
+        .await;
+    assert_eq!(&states[..2], &[RunState::Suspended, RunState::Suspended]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn enabling_with_catch_up_all_runs_every_suspended_slot() {
+    let h = disable_three_slots_then_enable("all").await;
+    h.wait_for("three catch-up runs", |h| h.runner.started().len() == 3)
+        .await;
+    let started: Vec<Timestamp> = h.runner.started().iter().map(|r| r.scheduled_at).collect();
+    assert_eq!(
+        started,
+        vec![at(T0) + secs(10), at(T0) + secs(20), at(T0) + secs(30)]
+    );
+    h.stop().await;
 }
 
 #[tokio::test]
@@ -388,5 +427,44 @@ async fn a_clock_stepped_back_never_reruns_and_forward_counts_as_downtime() {
     sorted.dedup();
     assert_eq!(sorted.len(), slots.len(), "one row per slot");
     assert_eq!(slots.len(), 63);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn each_definition_change_is_a_new_version_recorded_on_its_runs() {
+    let (state, _dir) = state();
+    let clock = ManualClock::new(at(T0));
+    let v1 = job("@every 10s");
+    let h = Harness::start(&state, &clock, &[("v", v1.clone())], "a");
+    h.settle().await;
+    h.tick_to(at(T0) + secs(10)).await;
+    h.wait_for("a v1 run", |h| h.runner.started().len() == 1)
+        .await;
+    assert_eq!(h.runner.started()[0].version, 1);
+    h.stop().await;
+
+    // The same definition again: still version 1.
+    let h = Harness::start(&state, &clock, &[("v", v1.clone())], "b");
+    h.settle().await;
+    assert_eq!(h.handle.status().jobs[0].version, 1);
+    h.stop().await;
+
+    // A new command is version 2; the history keeps both.
+    let mut v2 = v1;
+    v2.command = "bin/report --v2".into();
+    let h = Harness::start(&state, &clock, &[("v", v2)], "c");
+    h.settle().await;
+    assert_eq!(h.handle.status().jobs[0].version, 2);
+    h.tick_to(at(T0) + secs(20)).await;
+    h.wait_for("a v2 run", |h| h.runner.started().len() == 1)
+        .await;
+    assert_eq!(h.runner.started()[0].version, 2);
+    assert_eq!(h.runner.started()[0].command, "bin/report --v2");
+    h.wait_for("both recorded", |h| h.runs("v").len() == 2)
+        .await;
+    let versions: Vec<u32> = h.runs("v").iter().map(|r| r.version).collect();
+    assert_eq!(versions, vec![1, 2]);
+    let old = h.state.job_definition("v", 1).unwrap().unwrap();
+    assert!(old.contains("\"command\":\"true\""), "{old}");
     h.stop().await;
 }

@@ -1,6 +1,6 @@
 //! User journey 1: `pier up examples/classroom` builds the demo and runs it; the web service
 //! answers within 10 s of start, every replica is ready, and a student's answer goes through
-//! the internal answers service.
+//! the internal answers service; the daily report job runs on demand and reaches it too.
 
 use std::time::{Duration, Instant};
 
@@ -46,5 +46,23 @@ fn the_classroom_demo_runs() {
     let (status, metrics) = http_get(web, "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(metrics.contains("http_requests_total"));
+
+    // Journey 6: the cron job is listed, and runs on demand with the internal service's URL.
+    let jobs = daemon.ok(&["jobs"]);
+    assert!(
+        jobs.contains("daily-report  0 6 * * *  America/Chicago"),
+        "{jobs}"
+    );
+    daemon.ok(&["jobs", "run", "daily-report"]);
+    let line = wait_for("the report's line", Duration::from_secs(20), || {
+        let logs = daemon.ok(&["logs", "job.daily-report", "-n", "20"]);
+        logs.lines()
+            .find(|l| l.contains("daily report (scheduled at "))
+            .map(str::to_string)
+    });
+    assert!(
+        line.contains("from"),
+        "the report reached ANSWERS_URL: {line}"
+    );
     let _ = std::fs::remove_dir_all(dir.join(".pier"));
 }
