@@ -14,29 +14,20 @@ use serde::Deserialize;
 
 use crate::dto::{JobDto, JobHistoryDto, JobRunDto, JobsDto};
 use crate::error::ApiError;
+use crate::routes::blocking;
 use crate::server::ApiContext;
 
 type Ctx = State<Arc<ApiContext>>;
-
-/// The states that end a run (or say why there was none).
-const ENDED: [RunState; 7] = [
-    RunState::Succeeded,
-    RunState::Failed,
-    RunState::TimedOut,
-    RunState::Skipped,
-    RunState::Missed,
-    RunState::Suspended,
-    RunState::Lost,
-];
 
 pub async fn list(State(ctx): Ctx) -> Result<Json<JobsDto>, ApiError> {
     let status = ctx.scheduler.status();
     let state = ctx.state.clone();
     let names: Vec<String> = status.jobs.iter().map(|j| j.name.clone()).collect();
+    let ended: Vec<RunState> = RunState::ALL.into_iter().filter(|s| s.is_final()).collect();
     let last = blocking(move || {
         names
             .iter()
-            .map(|name| state.last_job_run(name, &ENDED))
+            .map(|name| state.last_job_run(name, &ended))
             .collect::<Result<Vec<_>, _>>()
     })
     .await??;
@@ -146,12 +137,4 @@ impl From<SchedulerError> for ApiError {
             message: error.to_string(),
         }
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("task failed: {e}")))
 }

@@ -300,7 +300,8 @@ async fn current_formation(ctx: &ApiContext) -> Result<BTreeMap<String, u32>, Ap
         .collect())
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs a blocking state-store call off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)

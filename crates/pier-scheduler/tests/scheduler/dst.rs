@@ -37,99 +37,83 @@ fn daily(schedule: &str, zone: &str) -> pier_scheduler::JobDefinition {
     def
 }
 
+/// Starts a scheduler at `from` with one job, lets time pass to `until` and checks the slots
+/// that ran.
+async fn check(
+    schedule: &str,
+    zone: &str,
+    (from, until): (&str, &str),
+    step_mins: i64,
+    expected: &[&str],
+) {
+    let (state, _dir) = state();
+    let clock = ManualClock::new(at(from));
+    let h = Harness::start(&state, &clock, &[("nightly", daily(schedule, zone))], "a");
+    h.settle().await;
+    let ran = run_through(&h, at(until), SignedDuration::from_mins(step_mins)).await;
+    let expected: Vec<Timestamp> = expected.iter().map(|t| at(t)).collect();
+    assert_eq!(ran, expected, "{schedule} in {zone}");
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn berlin_spring_forward_runs_the_skipped_slot_at_the_end_of_the_gap() {
-    let (state, _dir) = state();
-    let clock = ManualClock::new(at("2026-03-27T12:00:00Z"));
-    let h = Harness::start(
-        &state,
-        &clock,
-        &[("nightly", daily("30 2 * * *", "Europe/Berlin"))],
-        "a",
-    );
-    h.settle().await;
-    let ran = run_through(
-        &h,
-        at("2026-03-31T00:00:00Z"),
-        SignedDuration::from_mins(30),
+    check(
+        "30 2 * * *",
+        "Europe/Berlin",
+        ("2026-03-27T12:00:00Z", "2026-03-31T00:00:00Z"),
+        30,
+        &[
+            "2026-03-28T01:30:00Z", // 02:30 CET
+            "2026-03-29T01:00:00Z", // 02:30 does not exist: 03:00 CEST, the gap's end
+            "2026-03-30T00:30:00Z", // 02:30 CEST
+        ],
     )
     .await;
-    assert_eq!(
-        ran,
-        vec![
-            at("2026-03-28T01:30:00Z"), // 02:30 CET
-            at("2026-03-29T01:00:00Z"), // 02:30 does not exist: 03:00 CEST, the gap's end
-            at("2026-03-30T00:30:00Z"), // 02:30 CEST
-        ]
-    );
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn berlin_fall_back_runs_the_repeated_slot_once() {
-    let (state, _dir) = state();
-    let clock = ManualClock::new(at("2026-10-24T12:00:00Z"));
-    let h = Harness::start(
-        &state,
-        &clock,
-        &[("nightly", daily("30 2 * * *", "Europe/Berlin"))],
-        "a",
-    );
-    h.settle().await;
     // Small steps through the repeated hour, so the second 02:30 (01:30Z) is looked at.
-    let ran = run_through(&h, at("2026-10-26T12:00:00Z"), SignedDuration::from_mins(5)).await;
-    assert_eq!(
-        ran,
-        vec![
-            at("2026-10-25T00:30:00Z"), // the first 02:30 (CEST); the second (CET) does not run
-            at("2026-10-26T01:30:00Z"), // 02:30 CET
-        ]
-    );
-    h.stop().await;
+    check(
+        "30 2 * * *",
+        "Europe/Berlin",
+        ("2026-10-24T12:00:00Z", "2026-10-26T12:00:00Z"),
+        5,
+        &[
+            "2026-10-25T00:30:00Z", // the first 02:30 (CEST); the second (CET) does not run
+            "2026-10-26T01:30:00Z", // 02:30 CET
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
-async fn new_york_spring_forward_and_fall_back() {
-    let (state, _dir) = state();
-    let clock = ManualClock::new(at("2026-03-07T12:00:00Z"));
-    let h = Harness::start(
-        &state,
-        &clock,
-        &[("report", daily("30 2 * * *", "America/New_York"))],
-        "a",
-    );
-    h.settle().await;
-    let ran = run_through(
-        &h,
-        at("2026-03-09T12:00:00Z"),
-        SignedDuration::from_mins(30),
+async fn new_york_spring_forward_runs_the_skipped_slot_at_the_end_of_the_gap() {
+    check(
+        "30 2 * * *",
+        "America/New_York",
+        ("2026-03-07T12:00:00Z", "2026-03-09T12:00:00Z"),
+        30,
+        &[
+            "2026-03-08T07:00:00Z", // 02:30 does not exist: 03:00 EDT
+            "2026-03-09T06:30:00Z", // 02:30 EDT
+        ],
     )
     .await;
-    assert_eq!(
-        ran,
-        vec![
-            at("2026-03-08T07:00:00Z"), // 02:30 does not exist: 03:00 EDT
-            at("2026-03-09T06:30:00Z"), // 02:30 EDT
-        ]
-    );
-    h.stop().await;
+}
 
-    let (state, _dir) = self::state();
-    let clock = ManualClock::new(at("2026-10-31T12:00:00Z"));
-    let h = Harness::start(
-        &state,
-        &clock,
-        &[("report", daily("30 1 * * *", "America/New_York"))],
-        "a",
-    );
-    h.settle().await;
-    let ran = run_through(&h, at("2026-11-02T12:00:00Z"), SignedDuration::from_mins(5)).await;
-    assert_eq!(
-        ran,
-        vec![
-            at("2026-11-01T05:30:00Z"), // 01:30 EDT; 01:30 EST (06:30Z) does not run again
-            at("2026-11-02T06:30:00Z"), // 01:30 EST
-        ]
-    );
-    h.stop().await;
+#[tokio::test]
+async fn new_york_fall_back_runs_the_repeated_slot_once() {
+    check(
+        "30 1 * * *",
+        "America/New_York",
+        ("2026-10-31T12:00:00Z", "2026-11-02T12:00:00Z"),
+        5,
+        &[
+            "2026-11-01T05:30:00Z", // 01:30 EDT; 01:30 EST (06:30Z) does not run again
+            "2026-11-02T06:30:00Z", // 01:30 EST
+        ],
+    )
+    .await;
 }

@@ -258,3 +258,51 @@ fn sigkill_at_random_moments_never_runs_a_slot_twice_or_loses_one() {
     );
     eprintln!("ledger after 20 kills: {by_state:?}");
 }
+
+#[test]
+fn a_run_past_its_timeout_is_stopped_with_its_process_group() {
+    let app = App::with_manifest(
+        r#"
+app = "slow"
+
+[services.worker]
+command = "sleep 100000"
+
+[jobs.slow]
+schedule = "@yearly"
+command = "sleep 300 & sleep 300; wait"
+timeout = "1s"
+"#,
+    );
+    let daemon = app.up();
+    daemon.ok(&["jobs", "run", "slow"]);
+    let run = wait_for("the run to time out", Duration::from_secs(30), || {
+        let history: Value =
+            serde_json::from_str(&daemon.ok(&["jobs", "history", "slow", "--json"])).ok()?;
+        let run = history["runs"][0].clone();
+        (run["state"] == "timed_out").then_some(run)
+    });
+    let reason = run["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("ran longer than timeout = 1s; killed by SIGTERM"),
+        "{reason}"
+    );
+    // Both sleeps (the shell's background child too) are gone; only the worker's remains.
+    wait_for(
+        "the job's processes to end",
+        Duration::from_secs(10),
+        || {
+            let sleeps = daemon
+                .descendants()
+                .into_iter()
+                .filter(|pid| {
+                    std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                        .is_ok_and(|c| c.starts_with("sleep\u{0}300"))
+                })
+                .count();
+            (sleeps == 0).then_some(())
+        },
+    );
+    let events = daemon.ok(&["events", "job.slow"]);
+    assert!(events.contains("job.timed_out"), "{events}");
+}
