@@ -182,6 +182,11 @@ pub enum Claim {
     NotLeaseHolder,
 }
 
+/// Ledger rows kept per job; older ended rows are pruned as new slots are claimed. The
+/// job's cursor, not old rows, is what keeps a slot from being claimed twice; the unique key
+/// guards the recent past, where two holders could ever overlap.
+pub const MAX_RUNS_PER_JOB: i64 = 10_000;
+
 const RUN_COLUMNS: &str = "id, run_id, job, slot_ms, covers, covers_until_ms, trigger, version, \
     attempt, state, reason, claimed_by, created_at_ms, not_before_ms, started_at_ms, \
     finished_at_ms, exit_code";
@@ -326,6 +331,9 @@ impl State {
                 (job, cursor_ms),
             )
             .during(OP)?;
+            if written.iter().any(Option::is_some) {
+                prune(tx, job)?;
+            }
             Ok(Claim::Written(written))
         })
     }
@@ -560,6 +568,17 @@ impl State {
     }
 }
 
+/// Deletes a job's ended rows beyond the newest [`MAX_RUNS_PER_JOB`].
+fn prune(tx: &Transaction<'_>, job: &str) -> Result<(), StateError> {
+    tx.execute(
+        "DELETE FROM job_runs WHERE job = ?1 AND state NOT IN ('scheduled', 'running')
+           AND id <= (SELECT id FROM job_runs WHERE job = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        (job, MAX_RUNS_PER_JOB),
+    )
+    .during("pruning old job runs")?;
+    Ok(())
+}
+
 fn job_records(conn: &rusqlite::Connection) -> Result<Vec<JobRecord>, StateError> {
     const OP: &str = "reading jobs";
     let mut stmt = conn
@@ -706,6 +725,29 @@ mod tests {
             !state.start_run("a", 30_002, id, 1).unwrap(),
             "started once"
         );
+    }
+
+    #[test]
+    fn old_rows_are_pruned_beyond_the_limit() {
+        let state = State::open_in_memory().unwrap();
+        state
+            .register_jobs(&[("j".to_string(), "{}".to_string())])
+            .unwrap();
+        state
+            .take_scheduler_lease("a", 0, i64::MAX / 2, None)
+            .unwrap();
+        let total = MAX_RUNS_PER_JOB + 5;
+        let rows: Vec<NewSlotRun> = (0..total)
+            .map(|i| slot(&format!("j@{i}"), i, RunState::Missed))
+            .collect();
+        state.claim_slots("a", 0, "j", 1, &rows, total).unwrap();
+        let extra = [slot("j@new", total, RunState::Missed)];
+        state
+            .claim_slots("a", 0, "j", 1, &extra, total + 1)
+            .unwrap();
+        let runs = state.job_runs("j", 100_000, None).unwrap();
+        assert_eq!(runs.len() as i64, MAX_RUNS_PER_JOB);
+        assert_eq!(runs[0].run_id, "j@new");
     }
 
     #[test]

@@ -26,7 +26,7 @@ mod settings;
 pub use db::{Clock, DEFAULT_MAX_EVENTS, State, StateOptions, SystemClock};
 pub use error::StateError;
 pub use events::{Event, EventQuery, NewEvent};
-pub use jobs::{Claim, JobRecord, JobRun, NewSlotRun, RunState, RunTrigger};
+pub use jobs::{Claim, JobRecord, JobRun, MAX_RUNS_PER_JOB, NewSlotRun, RunState, RunTrigger};
 pub use lease::Lease;
 pub use lock::{DaemonInfo, DaemonLock, LockError, read_daemon_info};
 pub use migrations::LATEST_SCHEMA_VERSION;
