@@ -104,7 +104,14 @@ pub struct LogBus {
 struct Inner {
     ring: Mutex<Ring>,
     tx: broadcast::Sender<Arc<LogLine>>,
-    files: Option<Mutex<std_mpsc::Sender<Arc<LogLine>>>>,
+    files: Option<Mutex<std_mpsc::Sender<ToFiles>>>,
+}
+
+/// What the file writer thread is sent.
+enum ToFiles {
+    Line(Arc<LogLine>),
+    /// Write and flush everything sent before, then answer.
+    Flush(std_mpsc::Sender<()>),
 }
 
 struct Ring {
@@ -130,7 +137,7 @@ impl LogBus {
         Self::build(ring_lines, None)
     }
 
-    fn build(capacity: usize, files: Option<std_mpsc::Sender<Arc<LogLine>>>) -> LogBus {
+    fn build(capacity: usize, files: Option<std_mpsc::Sender<ToFiles>>) -> LogBus {
         let (tx, _) = broadcast::channel(4096);
         LogBus {
             inner: Arc::new(Inner {
@@ -166,7 +173,26 @@ impl LogBus {
             line
         };
         if let Some(files) = &self.inner.files {
-            let _ = files.lock().unwrap_or_else(|e| e.into_inner()).send(line);
+            let _ = files
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(ToFiles::Line(line));
+        }
+    }
+
+    /// Waits (up to `timeout`) until every line pushed so far is written to its file: the
+    /// writer batches lines, so call this before the process exits.
+    pub fn flush_files(&self, timeout: std::time::Duration) {
+        let Some(files) = &self.inner.files else {
+            return;
+        };
+        let (ack, done) = std_mpsc::channel();
+        let sent = files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(ToFiles::Flush(ack));
+        if sent.is_ok() {
+            let _ = done.recv_timeout(timeout);
         }
     }
 
@@ -192,6 +218,9 @@ impl LogBus {
     }
 }
 
+/// How long the file writer lets lines gather after writing a batch.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Appends lines to `<dir>/<service>.log`, rotating by size.
 struct FileWriter {
     dir: PathBuf,
@@ -206,16 +235,26 @@ impl FileWriter {
         }
     }
 
-    fn run(mut self, rx: std_mpsc::Receiver<Arc<LogLine>>) {
-        while let Ok(line) = rx.recv() {
-            self.write(&line);
+    fn run(mut self, rx: std_mpsc::Receiver<ToFiles>) {
+        while let Ok(first) = rx.recv() {
+            let mut acks = Vec::new();
             // Flush when the queue is drained, so files are current without a write per line.
-            while let Ok(line) = rx.try_recv() {
-                self.write(&line);
+            for message in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                match message {
+                    ToFiles::Line(line) => self.write(&line),
+                    ToFiles::Flush(ack) => acks.push(ack),
+                }
             }
             for (writer, _) in self.open.values_mut() {
                 let _ = writer.flush();
             }
+            for ack in acks {
+                let _ = ack.send(());
+            }
+            // Coalesce: while this thread is not blocked in `recv`, a busy producer (the
+            // router's access log, a line per request) sends without waking it, instead of
+            // paying a futex wake-up and a context switch per line. Files lag by at most this.
+            std::thread::sleep(COALESCE);
         }
     }
 
@@ -307,6 +346,19 @@ mod tests {
         };
         let texts: Vec<_> = bus.tail(&web, 10).iter().map(|l| l.text.clone()).collect();
         assert_eq!(texts, ["line 1", "line 3"]);
+    }
+
+    #[test]
+    fn flush_files_waits_for_the_batched_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = LogBus::with_files(dir.path(), 10).unwrap();
+        for n in 0..3 {
+            bus.push("web.1", LogStream::Stdout, format!("line {n}"));
+        }
+        bus.flush_files(std::time::Duration::from_secs(5));
+        let text = std::fs::read_to_string(dir.path().join("web.log")).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.ends_with("line 2\n"), "{text}");
     }
 
     #[test]

@@ -256,6 +256,7 @@ async fn run(
     if let Some(printer) = printer {
         printer.abort();
     }
+    logs.flush_files(std::time::Duration::from_secs(2));
     console::step(style, "stopped");
     drop(lock);
     Ok(())
