@@ -254,7 +254,7 @@ impl FileWriter {
             // Coalesce: while this thread is not blocked in `recv`, a busy producer (the
             // router's access log, a line per request) sends without waking it, instead of
             // paying a futex wake-up and a context switch per line. Files lag by at most this.
-            std::thread::sleep(COALESCE);
+            std::thread::park_timeout(COALESCE);
         }
     }
 
