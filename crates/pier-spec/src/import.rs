@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::app_json::{self, AppJson};
 use crate::diagnostics::{ManifestError, Problem, Reporter};
 use crate::model::{
-    Alerts, Backoff, Manifest, ManifestSource, ReleaseCommand, Resources, RouterSettings, Service,
-    SupervisorSettings,
+    Alerts, Backoff, Manifest, ManifestSource, MetricsSettings, ReleaseCommand, Resources,
+    RouterSettings, Service, SupervisorSettings,
 };
 use crate::names;
 use crate::procfile::{self, Entry};
@@ -133,6 +133,7 @@ fn build(
         resources: Resources::default(),
         supervisor: SupervisorSettings::default(),
         router: RouterSettings::default(),
+        metrics: MetricsSettings::default(),
     };
     Import { manifest, notes }
 }

@@ -35,6 +35,49 @@ pub struct Manifest {
     pub supervisor: SupervisorSettings,
     /// Router-wide settings.
     pub router: RouterSettings,
+    /// Scraping and the metrics store.
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`: how often targets are scraped, how long samples are kept, and targets
+/// besides the services that declare `metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Default scrape interval (Prometheus: 15 s here, 1 m upstream; pier uses 15 s).
+    pub interval: Duration,
+    /// Default scrape timeout (at most the interval).
+    pub timeout: Duration,
+    /// Samples older than this are deleted (Prometheus: 15 d).
+    pub retention: Duration,
+    /// The store is kept under this many bytes on disk, oldest data first, if set.
+    pub retention_bytes: Option<u64>,
+    /// `[[metrics.targets]]`: any exporter.
+    pub targets: Vec<StaticTarget>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(10),
+            retention: Duration::from_secs(15 * 24 * 3600),
+            retention_bytes: None,
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// A scrape target given by URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticTarget {
+    /// The `job` label.
+    pub job: String,
+    /// `http://host:port/path`.
+    pub url: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Extra labels on every series of the target.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Where a manifest was read from.

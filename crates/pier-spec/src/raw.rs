@@ -32,6 +32,27 @@ pub(crate) struct RawManifest {
     pub resources: Opt<RawResources>,
     pub supervisor: Option<RawSupervisor>,
     pub router: Option<RawRouter>,
+    pub metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub interval: Opt<RawDuration>,
+    pub timeout: Opt<RawDuration>,
+    pub retention: Opt<RawDuration>,
+    pub retention_size: Opt<String>,
+    pub targets: Option<Vec<Spanned<RawStaticTarget>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStaticTarget {
+    pub job: Opt<String>,
+    pub url: Opt<String>,
+    pub interval: Opt<RawDuration>,
+    pub timeout: Opt<RawDuration>,
+    pub labels: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

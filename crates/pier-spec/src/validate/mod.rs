@@ -5,6 +5,7 @@
 mod alerts;
 mod context;
 mod job;
+mod metrics;
 mod probe;
 mod route;
 mod service;
@@ -66,6 +67,7 @@ pub(crate) fn manifest(
         resources,
         supervisor,
         router: settings::router(&mut ctx, &raw.router),
+        metrics: metrics::metrics(&mut ctx, &raw.metrics),
     }
 }
 

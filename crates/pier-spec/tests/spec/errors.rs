@@ -150,6 +150,32 @@ const CASES: &[(&str, &str)] = &[
         "#,
     ),
     (
+        "metrics_section",
+        r#"
+        app = "demo"
+        [services.web]
+        command = "bin/web"
+        [metrics]
+        interval = "10s"
+        timeout = "20s"
+        retention = "forever"
+        retention_size = "10 gigs"
+        [[metrics.targets]]
+        url = "localhost:9100/metrics"
+        labels = { job = "x", "__meta" = "y", "bad-name" = "z" }
+        [[metrics.targets]]
+        job = "node"
+        url = "http://127.0.0.1:9100/metrics"
+        interval = "5s"
+        [[metrics.targets]]
+        job = "ok"
+        url = "http://127.0.0.1:9200/metrics"
+        interval = "1m"
+        timeout = "30s"
+        labels = { env = "prod" }
+        "#,
+    ),
+    (
         "route_to_unknown_service",
         r#"
         app = "demo"
