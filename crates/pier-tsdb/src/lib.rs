@@ -1,18 +1,50 @@
 //! pier-tsdb owns time-series storage: the series index with label postings and matchers,
-//! samples in Gorilla-compressed chunks, and — as it grows — the head, the write-ahead log,
-//! blocks on disk and retention. It knows nothing of scraping or PromQL; PromQL reads it
-//! through a `Storage` trait.
+//! samples in Gorilla-compressed chunks, the in-memory head, the write-ahead log, and — as it
+//! grows — blocks on disk and retention. It knows nothing of scraping or PromQL; PromQL reads
+//! it through the [`Storage`] trait.
 //!
-//! Modules so far:
+//! Modules:
 //! - [`chunk`]: Prometheus-compatible XOR chunks (delta-of-delta timestamps, XOR values) and
 //!   the staleness marker.
 //! - [`index`]: label sets, label matchers with Prometheus semantics, and the in-memory
 //!   inverted index (postings) that resolves matchers to series.
+//! - [`head`]: the in-memory series and their chunks (plain data, no locks or I/O).
+//! - [`wal`]: the write-ahead log format, writer and replay (format in its docs).
+//! - [`storage`]: the read trait and the lazy per-series cursor.
+//! - `db`, `appender`, `error`: [`Tsdb`] (open, replay, stats, locking), [`Appender`]
+//!   (buffer, validate, commit) and the error types.
+//!
+//! ```
+//! use pier_tsdb::{Labels, Matcher, Storage, Tsdb, TsdbOptions};
+//! let dir = std::env::temp_dir().join(format!("pier-tsdb-doc-{}", std::process::id()));
+//! let db = Tsdb::open(&dir, TsdbOptions::default()).unwrap();
+//! let up = Labels::series([("__name__", "up"), ("job", "api")]).unwrap();
+//! let mut app = db.appender();
+//! app.append(&up, 1_000, 1.0).unwrap();
+//! app.commit().unwrap();
+//! let got: Vec<_> = db.select(&[Matcher::equal("job", "api")], 0, 2_000).unwrap()
+//!     .into_iter().flat_map(|c| c.collect::<Vec<_>>()).collect();
+//! assert_eq!(got, vec![(1_000, 1.0)]);
+//! # drop(db); std::fs::remove_dir_all(&dir).unwrap();
+//! ```
 
+mod appender;
 pub mod chunk;
+mod db;
+mod error;
+pub mod head;
 pub mod index;
+pub mod storage;
+pub mod wal;
 
+#[cfg(test)]
+mod tests;
+
+pub use appender::{Appender, CommitStats};
 pub use chunk::{ChunkError, STALE_NAN, XorChunk, XorIter, is_stale};
+pub use db::{HeadStats, Tsdb, TsdbOptions};
+pub use error::{AppendError, TsdbError};
 pub use index::{
     Index, IndexError, Label, Labels, LabelsError, MatchOp, Matcher, MatcherError, SeriesRef,
 };
+pub use storage::{SeriesCursor, Storage};

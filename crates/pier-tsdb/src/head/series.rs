@@ -1,0 +1,146 @@
+//! One series in the head: its closed, immutable chunks (shared with readers through `Arc`)
+//! and the open chunk being appended to. Owns the per-series ordering rules (strictly
+//! increasing timestamps; same timestamp with identical value bits is a no-op) and chunk
+//! cutting.
+
+use crate::chunk::XorChunk;
+use std::sync::Arc;
+
+/// Outcome of checking a sample against a series' last sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleCheck {
+    /// Newer than the last sample: append it.
+    Accept,
+    /// Same timestamp and the same value bits: silently ignore.
+    IgnoreDuplicate,
+    /// Same timestamp, different value.
+    Duplicate,
+    /// Older than the last sample (carries the last timestamp).
+    OutOfOrder(i64),
+}
+
+/// Checks `(t, v)` against the previous sample `last` (timestamp, value bits).
+pub fn check_sample(last: Option<(i64, u64)>, t: i64, v: f64) -> SampleCheck {
+    match last {
+        None => SampleCheck::Accept,
+        Some((lt, _)) if t > lt => SampleCheck::Accept,
+        Some((lt, lv)) if t == lt => {
+            if lv == v.to_bits() {
+                SampleCheck::IgnoreDuplicate
+            } else {
+                SampleCheck::Duplicate
+            }
+        }
+        Some((lt, _)) => SampleCheck::OutOfOrder(lt),
+    }
+}
+
+/// A series' samples in memory.
+#[derive(Debug, Default)]
+pub struct MemSeries {
+    /// Full chunks, oldest first; never modified again.
+    closed: Vec<Arc<XorChunk>>,
+    /// The chunk being appended to (empty until the first sample).
+    open: XorChunk,
+    /// Last sample: timestamp and value bits.
+    last: Option<(i64, u64)>,
+}
+
+impl MemSeries {
+    /// The last sample (timestamp, value bits), if any.
+    pub fn last(&self) -> Option<(i64, u64)> {
+        self.last
+    }
+
+    /// Appends a sample that passed [`check_sample`] with `Accept`, cutting a new chunk first
+    /// if the open one holds `samples_per_chunk` samples. Returns false (and changes nothing)
+    /// if the sample is not newer than the last one.
+    pub fn append(&mut self, t: i64, v: f64, samples_per_chunk: usize) -> bool {
+        if check_sample(self.last, t, v) != SampleCheck::Accept {
+            return false;
+        }
+        if self.open.num_samples() >= samples_per_chunk {
+            let full = std::mem::take(&mut self.open);
+            self.closed.push(Arc::new(full));
+        }
+        if self.open.append(t, v).is_err() {
+            return false;
+        }
+        self.last = Some((t, v.to_bits()));
+        true
+    }
+
+    /// Number of chunks, the open one included if it has samples.
+    pub fn num_chunks(&self) -> usize {
+        self.closed.len() + usize::from(!self.open.is_empty())
+    }
+
+    /// Approximate bytes held by the chunks.
+    pub fn chunk_bytes(&self) -> usize {
+        self.closed.iter().map(|c| c.bytes().len()).sum::<usize>() + self.open.bytes().len()
+    }
+
+    /// First sample timestamp.
+    pub fn min_time(&self) -> Option<i64> {
+        match self.closed.first() {
+            Some(c) => c.first_timestamp(),
+            None => self.open.first_timestamp(),
+        }
+    }
+
+    /// The chunks that may hold samples in `[mint, maxt]`, oldest first: the closed ones
+    /// shared, the open one copied (so the caller holds no lock while reading them).
+    pub fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<Arc<XorChunk>> {
+        let overlaps = |c: &XorChunk| match (c.first_timestamp(), c.last_timestamp()) {
+            (Some(a), Some(b)) => a <= maxt && b >= mint,
+            _ => false,
+        };
+        // Closed chunks are in time order: skip those ending before mint by binary search.
+        let start = self
+            .closed
+            .partition_point(|c| c.last_timestamp().is_some_and(|b| b < mint));
+        let mut out: Vec<Arc<XorChunk>> = self.closed[start..]
+            .iter()
+            .take_while(|c| c.first_timestamp().is_some_and(|a| a <= maxt))
+            .filter(|c| overlaps(c))
+            .cloned()
+            .collect();
+        if overlaps(&self.open) {
+            out.push(Arc::new(self.open.clone()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_rules() {
+        assert_eq!(check_sample(None, 5, 1.0), SampleCheck::Accept);
+        let last = Some((10, 2.0f64.to_bits()));
+        assert_eq!(check_sample(last, 11, 0.0), SampleCheck::Accept);
+        assert_eq!(check_sample(last, 10, 2.0), SampleCheck::IgnoreDuplicate);
+        assert_eq!(check_sample(last, 10, 3.0), SampleCheck::Duplicate);
+        assert_eq!(check_sample(last, 9, 3.0), SampleCheck::OutOfOrder(10));
+    }
+
+    #[test]
+    fn cuts_chunks() {
+        let mut s = MemSeries::default();
+        for t in 0..250 {
+            assert!(s.append(t, t as f64, 120));
+        }
+        assert_eq!(s.num_chunks(), 3);
+        assert_eq!(s.closed[0].num_samples(), 120);
+        assert_eq!(s.closed[1].num_samples(), 120);
+        assert_eq!(s.open.num_samples(), 10);
+        assert!(!s.append(249, 0.0, 120));
+        assert_eq!(s.chunks_in(119, 120).len(), 2);
+        assert_eq!(s.chunks_in(245, 1000).len(), 1);
+        assert_eq!(s.chunks_in(300, 1000).len(), 0);
+        assert_eq!(s.chunks_in(0, 0).len(), 1);
+        assert_eq!(s.min_time(), Some(0));
+    }
+}

@@ -1,0 +1,207 @@
+//! The write-ahead log: every commit reaches it (and, with `sync`, the disk) before it is
+//! applied to the head or acknowledged; on open it is replayed to rebuild the head.
+//!
+//! # Format
+//!
+//! The log is a directory `wal/` of segment files named by an 8-digit decimal sequence
+//! number, `00000001`, `00000002`, … (contiguous; a gap is an error). A segment is a plain
+//! concatenation of records, with no header:
+//!
+//! ```text
+//! len   u32 LE   length of payload (the bytes after the type byte)
+//! crc   u32 LE   CRC-32 (IEEE, crc32fast) of type + payload
+//! type  u8       1 = series, 2 = samples
+//! payload
+//! ```
+//!
+//! Payloads (all integers little endian):
+//!
+//! ```text
+//! series:  ref u64 | n u32 | n × (name_len u32 | name utf-8 | value_len u32 | value utf-8)
+//! samples: n × (ref u64 | t i64 (ms) | v u64 (f64 bits, so NaN payloads such as the
+//!          staleness marker survive))
+//! ```
+//!
+//! `ref` is the WAL's name for a series: the series record that introduces it comes before
+//! any samples that use it. Replay maps WAL refs to the refs of the rebuilt index, so they
+//! need not match the in-memory refs of a later run.
+//!
+//! One commit is written with a single buffered write: the series records of the series it
+//! creates, then one samples record (only samples that passed validation are logged), then
+//! an fsync when `sync` is on. A commit never spans segments: a new segment is started before
+//! a commit once the current one has reached `wal_segment_bytes`.
+//!
+//! # Recovery
+//!
+//! A kill can cut the last write short. When the last segment ends in a record that cannot
+//! be read — fewer than 9 header bytes left, a length running past the end of the file, a
+//! CRC mismatch on the final record, or only zero bytes from the record on — that tail is a
+//! torn write: the incomplete commit it belongs to (including series records of that commit
+//! that did arrive) is dropped and the segment is truncated at the commit's start. Any other
+//! damage — in an older segment, or followed by more data — is reported as
+//! [`TsdbError::WalCorrupt`](crate::TsdbError::WalCorrupt) naming the segment and offset.
+
+pub mod reader;
+pub mod writer;
+
+use crate::index::Labels;
+
+/// Bytes before the payload: len, crc, type.
+pub const HEADER_LEN: usize = 9;
+/// Record type of a series record.
+pub const REC_SERIES: u8 = 1;
+/// Record type of a samples record.
+pub const REC_SAMPLES: u8 = 2;
+/// Bytes per sample in a samples record.
+pub const SAMPLE_LEN: usize = 24;
+
+/// Formats a segment file name.
+pub fn segment_name(seq: u32) -> String {
+    format!("{seq:08}")
+}
+
+/// Parses a segment file name (exactly 8 decimal digits).
+pub fn parse_segment_name(name: &str) -> Option<u32> {
+    if name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit()) {
+        name.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Appends one framed record to `buf`.
+fn push_record(buf: &mut Vec<u8>, typ: u8, payload: impl FnOnce(&mut Vec<u8>)) {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; HEADER_LEN]);
+    buf[start + 8] = typ;
+    payload(buf);
+    let len = (buf.len() - start - HEADER_LEN) as u32;
+    let crc = crc32fast::hash(&buf[start + 8..]);
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends a series record.
+pub fn encode_series(buf: &mut Vec<u8>, wal_ref: u64, labels: &Labels) {
+    push_record(buf, REC_SERIES, |b| {
+        b.extend_from_slice(&wal_ref.to_le_bytes());
+        b.extend_from_slice(&(labels.len() as u32).to_le_bytes());
+        for l in labels {
+            for s in [&l.name, &l.value] {
+                b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                b.extend_from_slice(s.as_bytes());
+            }
+        }
+    });
+}
+
+/// Appends a samples record.
+pub fn encode_samples(buf: &mut Vec<u8>, samples: impl IntoIterator<Item = (u64, i64, f64)>) {
+    push_record(buf, REC_SAMPLES, |b| {
+        for (r, t, v) in samples {
+            b.extend_from_slice(&r.to_le_bytes());
+            b.extend_from_slice(&t.to_le_bytes());
+            b.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+    });
+}
+
+/// Decodes a series record's payload.
+pub fn decode_series(p: &[u8]) -> Result<(u64, Labels), String> {
+    let mut cur = p;
+    let wal_ref = take_u64(&mut cur)?;
+    let n = take_u32(&mut cur)?;
+    let mut pairs = Vec::with_capacity((n as usize).min(64));
+    for _ in 0..n {
+        let name = take_str(&mut cur)?;
+        let value = take_str(&mut cur)?;
+        pairs.push((name, value));
+    }
+    if !cur.is_empty() {
+        return Err(format!("{} stray bytes after the labels", cur.len()));
+    }
+    let labels = Labels::series(pairs).map_err(|e| format!("bad labels: {e}"))?;
+    Ok((wal_ref, labels))
+}
+
+/// Decodes a samples record's payload into `(ref, t, v)` triples.
+pub fn decode_samples(p: &[u8]) -> Result<impl Iterator<Item = (u64, i64, f64)> + '_, String> {
+    if !p.len().is_multiple_of(SAMPLE_LEN) {
+        return Err(format!(
+            "samples payload of {} bytes is not a multiple of {SAMPLE_LEN}",
+            p.len()
+        ));
+    }
+    Ok(p.chunks_exact(SAMPLE_LEN).map(|s| {
+        let word = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&s[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(a)
+        };
+        (word(0), word(1) as i64, f64::from_bits(word(2)))
+    }))
+}
+
+fn take<'a>(cur: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+    if cur.len() < n {
+        return Err("series record ends early".to_string());
+    }
+    let (a, b) = cur.split_at(n);
+    *cur = b;
+    Ok(a)
+}
+
+fn take_u64(cur: &mut &[u8]) -> Result<u64, String> {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(take(cur, 8)?);
+    Ok(u64::from_le_bytes(a))
+}
+
+fn take_u32(cur: &mut &[u8]) -> Result<u32, String> {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(take(cur, 4)?);
+    Ok(u32::from_le_bytes(a))
+}
+
+fn take_str(cur: &mut &[u8]) -> Result<String, String> {
+    let n = take_u32(cur)? as usize;
+    let b = take(cur, n)?;
+    String::from_utf8(b.to_vec()).map_err(|_| "label is not UTF-8".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trip() {
+        let l = Labels::series([("__name__", "up"), ("job", "a")]).unwrap();
+        let mut buf = Vec::new();
+        encode_series(&mut buf, 7, &l);
+        let len = u32::from_le_bytes(buf[0..4].try_into().unwrap()) as usize;
+        assert_eq!(buf.len(), HEADER_LEN + len);
+        assert_eq!(buf[8], REC_SERIES);
+        assert_eq!(
+            crc32fast::hash(&buf[8..]),
+            u32::from_le_bytes(buf[4..8].try_into().unwrap())
+        );
+        assert_eq!(decode_series(&buf[HEADER_LEN..]).unwrap(), (7, l));
+
+        let mut buf = Vec::new();
+        encode_samples(&mut buf, [(1, -5, crate::STALE_NAN), (2, 6, 1.5)]);
+        let got: Vec<_> = decode_samples(&buf[HEADER_LEN..]).unwrap().collect();
+        assert_eq!(got.len(), 2);
+        assert!(crate::is_stale(got[0].2));
+        assert_eq!((got[1].0, got[1].1, got[1].2), (2, 6, 1.5));
+        assert!(decode_samples(&buf[HEADER_LEN + 1..]).is_err());
+        assert!(decode_series(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn segment_names() {
+        assert_eq!(segment_name(1), "00000001");
+        assert_eq!(parse_segment_name("00000012"), Some(12));
+        assert_eq!(parse_segment_name("0000012"), None);
+        assert_eq!(parse_segment_name("0000001x"), None);
+    }
+}
