@@ -278,3 +278,46 @@ pub struct JobHistoryDto {
     /// Newest first.
     pub runs: Vec<JobRunDto>,
 }
+
+/// `GET /v1/targets`: what pier scrapes and how each scrape went.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetsDto {
+    pub targets: Vec<TargetDto>,
+}
+
+/// One scrape target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetDto {
+    pub job: String,
+    pub instance: String,
+    pub url: String,
+    /// Target labels besides `job` and `instance`.
+    pub labels: BTreeMap<String, String>,
+    /// `up`, `down` or `unknown` (not scraped yet).
+    pub health: String,
+    pub last_scrape_ms: Option<i64>,
+    pub last_duration_ms: Option<f64>,
+    pub last_error: Option<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    /// Samples in the last scrape.
+    pub samples: usize,
+}
+
+/// `GET /v1/metrics/stats`: the metrics store's size.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MetricsStatsDto {
+    pub series: u64,
+    pub samples: u64,
+    pub chunks: u64,
+    /// Approximate memory of the in-memory head.
+    pub head_bytes: u64,
+    /// Bytes on disk (the write-ahead log).
+    pub disk_bytes: u64,
+    /// Disk bytes per stored sample.
+    pub bytes_per_sample: Option<f64>,
+    pub min_time_ms: Option<i64>,
+    pub max_time_ms: Option<i64>,
+    pub out_of_order_total: u64,
+    pub duplicate_total: u64,
+}

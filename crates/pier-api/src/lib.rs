@@ -1,7 +1,7 @@
 //! pier-api owns the control API: the HTTP/JSON interface (versioned under `/v1`) through which
 //! the CLI and scripts drive a running daemon — `ps`, `logs`, `scale`, `restart`, `events`,
-//! `down`, maintenance mode, the router's traffic splits and the scheduler's jobs — and pier's
-//! own `/metrics`.
+//! `down`, maintenance mode, the router's traffic splits, the scheduler's jobs, scrape targets and
+//! the metrics store's size — and pier's own `/metrics`.
 //! It owns its wire types (DTOs) and the one place where errors become HTTP responses.
 //!
 //! It orchestrates nothing itself: orders go to the supervisor through its handle, durable
@@ -13,6 +13,7 @@
 mod dto;
 mod error;
 mod jobs;
+mod metrics;
 mod route_admin;
 mod routes;
 mod server;

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::dto::StatusDto;
-use crate::{jobs, routes};
+use crate::{jobs, metrics, routes};
 
 /// What the handlers work with.
 pub struct ApiContext {
@@ -30,6 +30,10 @@ pub struct ApiContext {
     pub routes: Arc<dyn crate::RouteAdmin>,
     /// The job scheduler: `pier jobs`.
     pub scheduler: pier_scheduler::SchedulerHandle,
+    /// The scrapers: `pier targets`.
+    pub scrapes: Arc<pier_scrape::scrape::ScrapeManager>,
+    /// The metrics store: `pier metrics stats`.
+    pub tsdb: Arc<pier_tsdb::Tsdb>,
     /// pier's own metrics (router, supervisor, scheduler), served at `/metrics`.
     pub registry: Arc<prometheus_client::registry::Registry>,
 }
@@ -57,6 +61,8 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/jobs/{name}/run", post(jobs::run))
         .route("/v1/jobs/{name}/enable", post(jobs::enable))
         .route("/v1/jobs/{name}/disable", post(jobs::disable))
+        .route("/v1/targets", get(metrics::targets))
+        .route("/v1/metrics/stats", get(metrics::stats))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .with_state(ctx)

@@ -140,6 +140,32 @@ pier logs job.daily-report         the output of its runs"
         #[arg(long)]
         json: bool,
     },
+    /// List what pier scrapes: each target's health, last scrape, duration and last error
+    #[command(
+        after_help = "Targets: every running replica of a service with `metrics = \"/metrics\"`, pier \
+itself (job `pier`), and [[metrics.targets]] in pier.toml.\n\nExamples:\n  pier targets\n  pier targets --json"
+    )]
+    Targets {
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// The metrics store: `pier metrics stats` shows its size
+    Metrics {
+        #[command(subcommand)]
+        command: MetricsCommand,
+    },
+}
+
+/// `pier metrics` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Series, samples, bytes on disk, bytes per sample, head memory, time range
+    Stats {
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `pier jobs` subcommands.

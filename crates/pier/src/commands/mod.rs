@@ -8,6 +8,7 @@ mod init;
 mod jobs;
 mod logs;
 mod maintenance;
+mod metrics;
 mod ps;
 mod restart;
 mod route;
@@ -51,6 +52,8 @@ fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
             Command::Maintenance { switch } => maintenance::run(&client, switch).await,
             Command::Route { command } => route::run(&client, command).await,
             Command::Jobs { command, json } => jobs::run(&client, command, json).await,
+            Command::Targets { json } => metrics::targets(&client, json).await,
+            Command::Metrics { command } => metrics::run(&client, command).await,
             Command::Up(_) | Command::Check { .. } | Command::Init { .. } => Ok(()),
         }
     })

@@ -9,6 +9,7 @@
 
 mod build;
 mod edge;
+mod metrics;
 mod recorder;
 mod release;
 mod route_admin;
@@ -106,7 +107,11 @@ async fn run(
         let (rules, state) = (edge::routes(&manifest)?, state.clone());
         tokio::task::spawn_blocking(move || route_admin::RouteControl::load(rules, state)).await??
     });
+    let mut metrics_pipeline = metrics::MetricsPipeline::open(&state_dir)?;
     let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(metrics::TsdbCollector(
+        metrics_pipeline.tsdb.clone(),
+    )));
     let router_metrics = Arc::new(pier_router::RouterMetrics::new(&mut registry));
     let edge = edge::bind(
         &dir,
@@ -182,6 +187,11 @@ async fn run(
             Arc::new(move |replica: String| Box::pin(router.drained(&replica)) as _)
         }),
     })?;
+    metrics_pipeline.follow(
+        manifest.clone(),
+        format!("http://{api_addr}/metrics"),
+        supervisor.watch_status(),
+    );
     let follower = edge::follow(
         edge.router.clone(),
         route_control.subscribe(),
@@ -223,6 +233,8 @@ async fn run(
         },
         routes: route_control.clone(),
         scheduler: jobs.handle.clone(),
+        scrapes: metrics_pipeline.scrapes.clone(),
+        tsdb: metrics_pipeline.tsdb.clone(),
         registry: Arc::new(registry),
     });
     let mut stop_signal = stopping.subscribe();
@@ -237,6 +249,7 @@ async fn run(
     );
     logs.push("pier", LogStream::System, "shutting down");
     jobs.stop().await;
+    metrics_pipeline.stop().await;
     supervisor.shutdown().await;
     let _ = api.await;
     follower.abort();

@@ -5,6 +5,7 @@ mod harness;
 mod jobs;
 mod lifecycle;
 mod manifest_errors;
+mod metrics;
 mod orphans;
 mod probes;
 mod procfile;

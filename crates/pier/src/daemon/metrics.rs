@@ -1,0 +1,219 @@
+//! The daemon's metrics pipeline: opens the time-series store under `.pier/tsdb` (replaying
+//! its write-ahead log), scrapes every running replica of a service that declares `metrics`,
+//! pier's own `/metrics` and the manifest's `[[metrics.targets]]`, and follows the supervisor
+//! so that a scaled, restarted or replaced replica is picked up or dropped at once.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use pier_scrape::exposition::Limits;
+use pier_scrape::scrape::{SampleSink, ScrapeManager, ScrapedSample, Target};
+use pier_spec::Manifest;
+use pier_supervisor::{ReplicaState, ReplicaStatus};
+use pier_tsdb::{Tsdb, TsdbOptions};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The store and the scrapers feeding it.
+pub struct MetricsPipeline {
+    pub tsdb: Arc<Tsdb>,
+    pub scrapes: Arc<ScrapeManager>,
+    follower: Option<JoinHandle<()>>,
+}
+
+/// Commits each scrape to the store: `Ok` only once the batch is in the write-ahead log.
+struct TsdbSink(Arc<Tsdb>);
+
+impl SampleSink for TsdbSink {
+    fn write(&self, batch: Vec<ScrapedSample>) -> Result<(), String> {
+        let mut appender = self.0.appender();
+        for sample in &batch {
+            // Out-of-order, duplicate and invalid samples are counted by the store and skipped;
+            // the rest of the scrape is still stored.
+            let _ = appender.append(&sample.labels, sample.t_ms, sample.value);
+        }
+        appender
+            .commit()
+            .map(|_| ())
+            .map_err(|error| format!("cannot store the scrape: {error}"))
+    }
+}
+
+impl MetricsPipeline {
+    /// Opens the store (before any process starts, so a broken store starts nothing).
+    pub fn open(state_dir: &Path) -> anyhow::Result<MetricsPipeline> {
+        let dir = state_dir.join("tsdb");
+        let tsdb = Tsdb::open(&dir, TsdbOptions::default())
+            .with_context(|| format!("cannot open the metrics store in {}", dir.display()))?;
+        let tsdb = Arc::new(tsdb);
+        let scrapes = Arc::new(ScrapeManager::new(
+            Arc::new(TsdbSink(tsdb.clone())),
+            Limits::default(),
+        ));
+        Ok(MetricsPipeline {
+            tsdb,
+            scrapes,
+            follower: None,
+        })
+    }
+
+    /// Starts scraping, and keeps the targets in step with the supervisor's replicas.
+    pub fn follow(
+        &mut self,
+        manifest: Arc<Manifest>,
+        pier_metrics_url: String,
+        mut replicas: watch::Receiver<Vec<ReplicaStatus>>,
+    ) {
+        let scrapes = self.scrapes.clone();
+        self.follower = Some(tokio::spawn(async move {
+            loop {
+                let current = replicas.borrow_and_update().clone();
+                scrapes.set_targets(targets(&manifest, &pier_metrics_url, &current));
+                if replicas.changed().await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+
+    /// Stops every scrape (writing staleness markers for all targets).
+    pub async fn stop(mut self) {
+        if let Some(follower) = self.follower.take() {
+            follower.abort();
+        }
+        self.scrapes.shutdown().await;
+    }
+}
+
+/// Every target to scrape now: running replicas of services with a metrics path, pier
+/// itself, and the static targets.
+pub fn targets(
+    manifest: &Manifest,
+    pier_metrics_url: &str,
+    replicas: &[ReplicaStatus],
+) -> Vec<Target> {
+    let settings = &manifest.metrics;
+    let mut targets = Vec::new();
+    for replica in replicas {
+        let Some(service) = manifest.services.get(&replica.service) else {
+            continue;
+        };
+        let (Some(path), Some(port), ReplicaState::Running) =
+            (&service.metrics, replica.port, replica.state)
+        else {
+            continue;
+        };
+        targets.push(Target {
+            job: replica.service.clone(),
+            url: format!("http://127.0.0.1:{port}{path}"),
+            labels: vec![
+                ("app".into(), manifest.app.clone()),
+                ("replica".into(), replica.name.clone()),
+                ("release".into(), format!("v{}", replica.release)),
+            ],
+            interval: settings.interval,
+            timeout: settings.timeout,
+        });
+    }
+    targets.push(Target {
+        job: "pier".into(),
+        url: pier_metrics_url.to_string(),
+        labels: vec![("app".into(), manifest.app.clone())],
+        interval: settings.interval,
+        timeout: settings.timeout,
+    });
+    for target in &settings.targets {
+        targets.push(Target {
+            job: target.job.clone(),
+            url: target.url.clone(),
+            labels: target
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            interval: target.interval,
+            timeout: target.timeout,
+        });
+    }
+    targets
+}
+
+/// The store's own figures on pier's `/metrics`, read from [`Tsdb::stats`] at each scrape.
+#[derive(Debug)]
+pub struct TsdbCollector(pub Arc<Tsdb>);
+
+impl prometheus_client::collector::Collector for TsdbCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let stats = self.0.stats();
+        let gauges: [(&str, &str, i64); 5] = [
+            (
+                "pier_tsdb_head_series",
+                "Series in the head",
+                stats.series as i64,
+            ),
+            (
+                "pier_tsdb_head_samples",
+                "Samples in the head",
+                stats.samples as i64,
+            ),
+            (
+                "pier_tsdb_head_chunks",
+                "Chunks in the head",
+                stats.chunks as i64,
+            ),
+            (
+                "pier_tsdb_head_bytes",
+                "Approximate memory of the head's chunks and labels",
+                stats.head_bytes as i64,
+            ),
+            (
+                "pier_tsdb_wal_bytes",
+                "Bytes of the write-ahead log on disk",
+                stats.wal_bytes as i64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let counters: [(&str, &str, u64); 4] = [
+            (
+                "pier_tsdb_samples_appended",
+                "Samples stored",
+                stats.samples_appended_total,
+            ),
+            (
+                "pier_tsdb_out_of_order_samples",
+                "Samples rejected as older than their series' last sample",
+                stats.out_of_order_total,
+            ),
+            (
+                "pier_tsdb_duplicate_samples",
+                "Samples rejected for a timestamp their series already has with another value",
+                stats.duplicate_total,
+            ),
+            (
+                "pier_tsdb_wal_truncated_bytes",
+                "Bytes of torn write-ahead log records dropped when the store was opened",
+                stats.wal_truncated_bytes,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        Ok(())
+    }
+}
