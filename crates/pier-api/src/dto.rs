@@ -321,3 +321,14 @@ pub struct MetricsStatsDto {
     pub out_of_order_total: u64,
     pub duplicate_total: u64,
 }
+
+/// `POST /v1/metrics/import`: what was stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImportDto {
+    pub series: usize,
+    pub samples: usize,
+    /// Samples the store refused (out of order, or a conflicting duplicate).
+    pub rejected: usize,
+    pub min_time_ms: Option<i64>,
+    pub max_time_ms: Option<i64>,
+}

@@ -16,6 +16,7 @@ mod jobs;
 mod metrics;
 mod route_admin;
 mod routes;
+mod selector;
 mod server;
 
 pub use dto::*;

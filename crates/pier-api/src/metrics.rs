@@ -1,15 +1,21 @@
 //! The metrics routes of the control API: `/v1/targets` (what is scraped and how it went, for
-//! `pier targets`) and `/v1/metrics/stats` (the store's size, for `pier metrics stats`).
+//! `pier targets`), `/v1/metrics/stats` (the store's size, for `pier metrics stats`), and
+//! `/v1/metrics/import` and `/v1/metrics/export` (history in and out, as OpenMetrics).
 
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use axum::Json;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use pier_scrape::backfill;
 
-use crate::dto::{MetricsStatsDto, TargetDto, TargetsDto};
+use crate::dto::{ImportDto, MetricsStatsDto, TargetDto, TargetsDto};
 use crate::error::ApiError;
 use crate::routes::blocking;
+use crate::selector::{parse_selector, parse_time};
 use crate::server::ApiContext;
 
 type Ctx = State<Arc<ApiContext>>;
@@ -56,4 +62,61 @@ pub async fn stats(State(ctx): Ctx) -> Result<Json<MetricsStatsDto>, ApiError> {
         out_of_order_total: stats.out_of_order_total,
         duplicate_total: stats.duplicate_total,
     }))
+}
+
+/// Loads an OpenMetrics file (every sample timestamped, ending in `# EOF`); a bad file
+/// changes nothing and gets a 400 naming the line.
+pub async fn import(State(ctx): Ctx, body: Bytes) -> Result<Json<ImportDto>, ApiError> {
+    let tsdb = ctx.tsdb.clone();
+    let report = blocking(move || backfill::import(&tsdb, &body))
+        .await?
+        .map_err(|error| match error {
+            backfill::ImportError::Store(message) => ApiError::internal(message),
+            other => ApiError::bad_request(other.to_string()),
+        })?;
+    Ok(Json(ImportDto {
+        series: report.series,
+        samples: report.samples,
+        rejected: report.rejected,
+        min_time_ms: report.min_time_ms,
+        max_time_ms: report.max_time_ms,
+    }))
+}
+
+/// Writes the series selected by `match[]` (all if none) with their samples between `start`
+/// and `end` (default: all time) as OpenMetrics.
+pub async fn export(
+    State(ctx): Ctx,
+    RawQuery(query): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut selectors = Vec::new();
+    let (mut start, mut end) = (i64::MIN, i64::MAX);
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "match[]" => selectors.push(parse_selector(&value).map_err(ApiError::bad_request)?),
+            "start" => start = parse_time("start", &value).map_err(ApiError::bad_request)?,
+            "end" => end = parse_time("end", &value).map_err(ApiError::bad_request)?,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter `{other}`; use match[], start and end"
+                )));
+            }
+        }
+    }
+    if start > end {
+        return Err(ApiError::bad_request(
+            "invalid parameters: `end` is before `start`",
+        ));
+    }
+    let tsdb = ctx.tsdb.clone();
+    let text = blocking(move || backfill::export(&*tsdb, &selectors, start, end))
+        .await?
+        .map_err(ApiError::internal)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
 }

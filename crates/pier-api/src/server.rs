@@ -38,6 +38,9 @@ pub struct ApiContext {
     pub registry: Arc<prometheus_client::registry::Registry>,
 }
 
+/// The largest OpenMetrics file `POST /v1/metrics/import` takes.
+const IMPORT_LIMIT: usize = 1 << 30;
+
 /// The `/v1` routes.
 pub fn router(ctx: Arc<ApiContext>) -> Router {
     Router::new()
@@ -63,6 +66,11 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/jobs/{name}/disable", post(jobs::disable))
         .route("/v1/targets", get(metrics::targets))
         .route("/v1/metrics/stats", get(metrics::stats))
+        .route(
+            "/v1/metrics/import",
+            post(metrics::import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
+        .route("/v1/metrics/export", get(metrics::export))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .with_state(ctx)

@@ -4,5 +4,6 @@
 //! (`scrape`). It never stores samples itself: each scrape goes to a `SampleSink` (the daemon's
 //! commits to pier-tsdb's write-ahead log).
 
+pub mod backfill;
 pub mod exposition;
 pub mod scrape;

@@ -150,7 +150,10 @@ itself (job `pier`), and [[metrics.targets]] in pier.toml.\n\nExamples:\n  pier 
         #[arg(long)]
         json: bool,
     },
-    /// The metrics store: `pier metrics stats` shows its size
+    /// The metrics store: its size, and history in and out as OpenMetrics
+    #[command(
+        after_help = "Examples:\n  pier metrics stats\n  pier metrics import history.om          load timestamped samples (promtool's backfill format)\n  pier metrics export > all.om            every series, all time\n  pier metrics export --match 'up{job=\"web\"}' --start 2026-11-23T00:00:00Z"
+    )]
     Metrics {
         #[command(subcommand)]
         command: MetricsCommand,
@@ -165,6 +168,24 @@ pub enum MetricsCommand {
         /// Print JSON for scripts
         #[arg(long)]
         json: bool,
+    },
+    /// Load an OpenMetrics file into the store: every sample timestamped, ending in `# EOF`
+    /// (the input of `promtool tsdb create-blocks-from openmetrics`); a bad file loads nothing
+    Import {
+        /// The file (`-` for standard input)
+        file: PathBuf,
+    },
+    /// Write series and their samples as OpenMetrics to standard output
+    Export {
+        /// A series selector such as `up{job="web"}`; repeat for several [default: every series]
+        #[arg(long = "match", value_name = "SELECTOR")]
+        matches: Vec<String>,
+        /// Oldest sample: RFC 3339 or Unix seconds [default: all time]
+        #[arg(long)]
+        start: Option<String>,
+        /// Newest sample: RFC 3339 or Unix seconds [default: now and later]
+        #[arg(long)]
+        end: Option<String>,
     },
 }
 

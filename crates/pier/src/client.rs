@@ -74,6 +74,35 @@ impl Client {
         Err(api_error(response).await)
     }
 
+    /// POSTs raw bytes (a file) and decodes the JSON answer.
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<T> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| self.unreachable(error))?;
+        if !response.status().is_success() {
+            return Err(api_error(response).await);
+        }
+        decode(response).await
+    }
+
+    /// GETs a text answer (an export).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let response = self.send(Method::GET, path, None::<&()>).await?;
+        let url = response.url().clone();
+        response
+            .text()
+            .await
+            .with_context(|| format!("unexpected answer from {url}"))
+    }
+
     /// True if a daemon answers at all.
     pub async fn is_up(&self) -> bool {
         self.http

@@ -1,12 +1,15 @@
-//! `pier targets` (what is scraped and how it went) and `pier metrics stats` (the metrics
-//! store's size), as aligned tables or JSON.
+//! `pier targets` (what is scraped and how it went), `pier metrics stats` (the metrics
+//! store's size) and `pier metrics import|export` (history in and out as OpenMetrics).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pier_api::{MetricsStatsDto, TargetsDto};
+use std::io::Read;
+
+use pier_api::{ImportDto, MetricsStatsDto, TargetsDto};
 
 use crate::cli::MetricsCommand;
 use crate::client::Client;
+use crate::exit::Exit;
 use crate::table::{Table, short_duration};
 
 pub async fn targets(client: &Client, json: bool) -> anyhow::Result<()> {
@@ -46,6 +49,58 @@ pub async fn targets(client: &Client, json: bool) -> anyhow::Result<()> {
 
 pub async fn run(client: &Client, command: MetricsCommand) -> anyhow::Result<()> {
     match command {
+        MetricsCommand::Import { file } => {
+            let body = if file.as_os_str() == "-" {
+                let mut body = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut body)
+                    .map_err(|e| Exit::invalid(format!("cannot read standard input: {e}")))?;
+                body
+            } else {
+                std::fs::read(&file)
+                    .map_err(|e| Exit::invalid(format!("cannot read {}: {e}", file.display())))?
+            };
+            eprintln!(
+                "importing {} ({})...",
+                file.display(),
+                bytes(body.len() as u64)
+            );
+            let report: ImportDto = client.post_bytes("/v1/metrics/import", body).await?;
+            let range = match (report.min_time_ms, report.max_time_ms) {
+                (Some(min), Some(max)) => format!(" from {} to {}", rfc3339(min), rfc3339(max)),
+                _ => String::new(),
+            };
+            println!(
+                "imported {} samples of {} series{range}{}",
+                report.samples,
+                report.series,
+                if report.rejected > 0 {
+                    format!(
+                        "; {} refused (out of order or conflicting duplicates)",
+                        report.rejected
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        MetricsCommand::Export {
+            matches,
+            start,
+            end,
+        } => {
+            let mut query: Vec<(&str, String)> =
+                matches.into_iter().map(|m| ("match[]", m)).collect();
+            query.extend(start.map(|s| ("start", s)));
+            query.extend(end.map(|e| ("end", e)));
+            let encoded: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query)
+                .finish();
+            let text = client
+                .get_text(&format!("/v1/metrics/export?{encoded}"))
+                .await?;
+            print!("{text}");
+        }
         MetricsCommand::Stats { json } => {
             let stats: MetricsStatsDto = client.get("/v1/metrics/stats").await?;
             if json {

@@ -160,3 +160,73 @@ labels = {{ env = "test" }}
         "before {before}, after {after}"
     );
 }
+
+#[test]
+fn import_and_export_round_trip_and_a_bad_file_loads_nothing() {
+    let app = App::with_manifest(
+        r#"
+app = "history"
+
+[services.worker]
+command = "sleep 100000"
+"#,
+    );
+    app.write(
+        "history.om",
+        "# TYPE temp gauge\n\
+         temp{room=\"a\"} 20.5 1700000000.000\n\
+         temp{room=\"a\"} 21 1700000015\n\
+         temp{room=\"b\"} NaN 1700000000\n\
+         # EOF\n",
+    );
+    app.write(
+        "bad.om",
+        "# TYPE temp gauge\n\
+         temp{room=\"c\"} 1 1700000000\n\
+         temp{room=\"d\"} 2\n\
+         # EOF\n",
+    );
+    let daemon = app.up();
+    let out = daemon.ok(&["metrics", "import", "history.om"]);
+    assert!(
+        out.starts_with("imported 3 samples of 2 series from 2023-11-14T22:13:20Z"),
+        "{out}"
+    );
+
+    let export = daemon.ok(&["metrics", "export", "--match", "temp{room=\"a\"}"]);
+    assert!(
+        export.contains("temp{room=\"a\"} 20.5 1700000000"),
+        "{export}"
+    );
+    assert!(
+        export.contains("temp{room=\"a\"} 21.0 1700000015")
+            || export.contains("temp{room=\"a\"} 21 1700000015"),
+        "{export}"
+    );
+    assert!(!export.contains("room=\"b\""), "{export}");
+    assert!(export.ends_with("# EOF\n"), "{export}");
+    let everything = daemon.ok(&["metrics", "export"]);
+    assert!(
+        everything.contains("temp{room=\"b\"} NaN 1700000000"),
+        "{everything}"
+    );
+
+    let samples = |d: &Daemon| stats(d)["samples"].as_u64().unwrap();
+    let before = samples(&daemon);
+    let bad = daemon.cli(&["metrics", "import", "bad.om"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("line 3: sample `temp` has no timestamp"),
+        "{stderr}"
+    );
+    assert_eq!(samples(&daemon), before, "a bad file loads nothing");
+
+    let selector = daemon.cli(&["metrics", "export", "--match", "rate(x[5m])"]);
+    assert_eq!(selector.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&selector.stderr).contains("invalid series selector `rate(x[5m])`"),
+        "{}",
+        String::from_utf8_lossy(&selector.stderr)
+    );
+}
