@@ -19,6 +19,8 @@ pub struct CommitStats {
     pub series_created: u64,
     /// Samples rejected as older than their series' last sample.
     pub out_of_order: u64,
+    /// Samples rejected as older than the head's start (that range is in a block).
+    pub out_of_bounds: u64,
     /// Samples rejected for repeating a timestamp with another value.
     pub duplicate: u64,
     /// Exact repeats silently ignored (not errors).
@@ -69,9 +71,10 @@ impl<'a> Appender<'a> {
     }
 
     /// Buffers one sample. Errors are per sample (the caller can count and skip): labels
-    /// without `__name__`, a timestamp older than the series' last one (in the head or
-    /// earlier in this batch), or the last timestamp again with a different value. The last
-    /// timestamp again with the same value bits is ignored and returns Ok, as in Prometheus.
+    /// without `__name__`, a timestamp older than the head's start (already cut into a
+    /// block), older than the series' last one (in the head or earlier in this batch), or the
+    /// last timestamp again with a different value. The last timestamp again with the same
+    /// value bits is ignored and returns Ok, as in Prometheus.
     pub fn append(&mut self, labels: &Labels, t_ms: i64, value: f64) -> Result<(), AppendError> {
         let idx = match self.by_labels.get(labels) {
             Some(&i) => i,
@@ -97,6 +100,16 @@ impl<'a> Appender<'a> {
         };
         let p = &mut self.series[idx];
         let c = &self.db.counters;
+        let min_valid = self.db.min_valid_time();
+        if t_ms < min_valid {
+            self.stats.out_of_bounds += 1;
+            Counters::add(&c.out_of_bounds, 1);
+            return Err(AppendError::OutOfBounds {
+                series: p.labels.clone(),
+                t: t_ms,
+                min_valid,
+            });
+        }
         match check_sample(p.last, t_ms, value) {
             SampleCheck::Accept => {
                 p.last = Some((t_ms, value.to_bits()));
@@ -137,10 +150,12 @@ impl<'a> Appender<'a> {
             return Ok(self.stats);
         }
         let db = self.db;
-        // The WAL lock serializes commits; only commits change the head, so what we read
-        // below stays true until we apply.
+        // The WAL lock serializes commits; only commits and head cuts (which also hold it)
+        // change the head, so what we read below (refs included) stays true until we apply.
         let mut wal = db.lock_wal();
-        let (head_refs, next_ref) = {
+        // Stable while we hold the WAL lock: a cut raises it only under this lock.
+        let min_valid = db.min_valid_time();
+        let (head_refs, wal_refs, next_ref) = {
             let head = db.read_head();
             let refs: Vec<Option<SeriesRef>> = self
                 .series
@@ -151,12 +166,20 @@ impl<'a> Appender<'a> {
                     r
                 })
                 .collect();
-            (refs, head.index().len() as u64)
+            let wal_refs: Vec<Option<u64>> = refs
+                .iter()
+                .map(|r| r.and_then(|r| head.wal_ref(r)))
+                .collect();
+            (refs, wal_refs, head.next_wal_ref())
         };
 
         let mut accepted: Vec<(usize, i64, f64)> = Vec::with_capacity(self.samples.len());
-        let (mut ooo, mut dup, mut ignored) = (0u64, 0u64, 0u64);
+        let (mut ooo, mut oob, mut dup, mut ignored) = (0u64, 0u64, 0u64, 0u64);
         for &(i, t, v) in &self.samples {
+            if t < min_valid {
+                oob += 1;
+                continue;
+            }
             let p = &mut self.series[i];
             match check_sample(p.last, t, v) {
                 SampleCheck::Accept => {
@@ -169,9 +192,8 @@ impl<'a> Appender<'a> {
             }
         }
 
-        // WAL refs: existing series keep their head ref, new ones get the refs the index
-        // will hand out next.
-        let mut wal_refs: Vec<Option<u64>> = head_refs.iter().map(|r| r.map(|r| r.0)).collect();
+        // WAL refs: existing series keep theirs, new ones get the next unused ones.
+        let mut wal_refs = wal_refs;
         let mut new_series: Vec<usize> = Vec::new();
         let mut buf = Vec::with_capacity(wal::HEADER_LEN + accepted.len() * wal::SAMPLE_LEN);
         for &(i, _, _) in &accepted {
@@ -197,7 +219,10 @@ impl<'a> Appender<'a> {
             let mut refs: Vec<Option<SeriesRef>> = head_refs;
             for &i in &new_series {
                 // The labels were validated in `append`, so this cannot fail.
-                refs[i] = head.get_or_create(&self.series[i].labels).ok();
+                let w = wal_refs[i].unwrap_or(u64::MAX);
+                refs[i] = head
+                    .get_or_create_with_wal_ref(&self.series[i].labels, w)
+                    .ok();
             }
             for &(i, t, v) in &accepted {
                 if let Some(r) = refs[i] {
@@ -210,12 +235,14 @@ impl<'a> Appender<'a> {
         let c = &db.counters;
         Counters::add(&c.appended, accepted.len() as u64);
         Counters::add(&c.out_of_order, ooo);
+        Counters::add(&c.out_of_bounds, oob);
         Counters::add(&c.duplicate, dup);
         Counters::add(&c.ignored, ignored);
         let s = &mut self.stats;
         s.samples_accepted = accepted.len() as u64;
         s.series_created = new_series.len() as u64;
         s.out_of_order += ooo;
+        s.out_of_bounds += oob;
         s.duplicate += dup;
         s.duplicates_ignored += ignored;
         s.wal_bytes = buf.len() as u64;

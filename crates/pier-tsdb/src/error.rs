@@ -35,6 +35,15 @@ pub enum TsdbError {
         /// The lock file.
         path: PathBuf,
     },
+    /// A block on disk is damaged (bad meta, index, chunk record or CRC), or the blocks
+    /// overlap.
+    #[error("block {} is corrupt: {reason}", path.display())]
+    BlockCorrupt {
+        /// The block's file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// An earlier WAL write failed and could not be rolled back; no more commits are taken.
     #[error("the WAL is unusable after an earlier failure: {0}")]
     WalBroken(String),
@@ -70,6 +79,18 @@ pub enum AppendError {
         t: i64,
         /// The series' last timestamp (ms).
         last: i64,
+    },
+    /// Older than the start of the head: that time range is already in a block on disk.
+    #[error(
+        "out of bounds sample for {series}: timestamp {t} is before {min_valid}, which is already in a block"
+    )]
+    OutOfBounds {
+        /// The series.
+        series: Labels,
+        /// The rejected timestamp (ms).
+        t: i64,
+        /// The oldest timestamp the head accepts (ms).
+        min_valid: i64,
     },
     /// Same timestamp as the series' last sample, with a different value.
     #[error("duplicate sample for timestamp {t} with a different value, series {series}")]

@@ -10,9 +10,12 @@
 //!   inverted index (postings) that resolves matchers to series.
 //! - [`head`]: the in-memory series and their chunks (plain data, no locks or I/O).
 //! - [`wal`]: the write-ahead log format, writer and replay (format in its docs).
-//! - [`storage`]: the read trait and the lazy per-series cursor.
-//! - `db`, `appender`, `error`: [`Tsdb`] (open, replay, stats, locking), [`Appender`]
-//!   (buffer, validate, commit) and the error types.
+//! - [`block`]: immutable blocks on disk (format in its docs), the block writer, the
+//!   compaction planner and merge.
+//! - [`storage`]: the read trait and the lazy per-series cursor over head and block chunks.
+//! - `db`, `appender`, `error`: [`Tsdb`] (open, replay, cutting the head into blocks, WAL
+//!   checkpoints, compaction, retention, stats, locking), [`Appender`] (buffer, validate,
+//!   commit) and the error types.
 //!
 //! ```
 //! use pier_tsdb::{Labels, Matcher, Storage, Tsdb, TsdbOptions};
@@ -29,6 +32,7 @@
 //! ```
 
 mod appender;
+pub mod block;
 pub mod chunk;
 mod db;
 mod error;
@@ -42,9 +46,9 @@ mod tests;
 
 pub use appender::{Appender, CommitStats};
 pub use chunk::{ChunkError, STALE_NAN, XorChunk, XorIter, is_stale};
-pub use db::{HeadStats, Tsdb, TsdbOptions};
+pub use db::{HeadStats, MaintenanceReport, Tsdb, TsdbOptions};
 pub use error::{AppendError, TsdbError};
 pub use index::{
     Index, IndexError, Label, Labels, LabelsError, MatchOp, Matcher, MatcherError, SeriesRef,
 };
-pub use storage::{SeriesCursor, Storage};
+pub use storage::{ChunkSource, SeriesCursor, Storage};

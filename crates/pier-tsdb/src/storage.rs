@@ -1,15 +1,17 @@
 //! The read side that PromQL sees: the [`Storage`] trait and [`SeriesCursor`], a lazy cursor
-//! over one series' samples in a time window. A cursor owns `Arc`s of immutable chunks (and
-//! a copy of the open chunk), so it holds no lock while iterating, and it decodes one chunk at
-//! a time — never the whole series.
+//! over one series' samples in a time window. A cursor owns [`ChunkSource`]s: `Arc`s of
+//! immutable head chunks (and a copy of the open chunk), or references to chunks in blocks
+//! on disk (with an `Arc` of the open block), so it holds no lock while iterating, and it
+//! decodes one chunk at a time — never the whole series. A block chunk is read from disk only
+//! when the cursor reaches it.
 
-use crate::chunk::XorChunk;
+use crate::block::{Block, ChunkMeta};
+use crate::chunk::{XorChunk, XorIter};
 use crate::error::TsdbError;
 use crate::index::{Labels, Matcher};
 use std::sync::Arc;
 
-/// What PromQL reads. Implemented by [`Tsdb`](crate::Tsdb) (the head); blocks on disk will
-/// implement it too.
+/// What PromQL reads. Implemented by [`Tsdb`](crate::Tsdb), over its blocks and head.
 pub trait Storage: Send + Sync {
     /// Series matching all matchers that have at least one sample in `[mint, maxt]` (ms,
     /// inclusive), sorted by labels, each with a lazy cursor over its samples in that window.
@@ -27,7 +29,34 @@ pub trait Storage: Send + Sync {
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError>;
 }
 
+/// One chunk of a series: in memory, or in a block on disk (read when needed).
+#[derive(Debug, Clone)]
+pub enum ChunkSource {
+    /// A head chunk.
+    Mem(Arc<XorChunk>),
+    /// A chunk in a block.
+    Block {
+        /// The block (kept open while the cursor lives).
+        block: Arc<Block>,
+        /// Where the chunk is.
+        meta: ChunkMeta,
+    },
+}
+
+impl ChunkSource {
+    /// First and last sample timestamps (`None` for an empty chunk).
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        match self {
+            Self::Mem(c) => Some((c.first_timestamp()?, c.last_timestamp()?)),
+            Self::Block { meta, .. } => Some((meta.mint, meta.maxt)),
+        }
+    }
+}
+
 /// A cursor over the samples of one series within `[mint, maxt]`.
+///
+/// If reading a block chunk fails (I/O error, corruption), iteration ends early and
+/// [`SeriesCursor::error`] says why.
 ///
 /// `next` and `seek` follow Prometheus's iterator rules: `seek(t)` moves to the first sample
 /// with timestamp `>= t` and never backwards (if the current sample is already at or after
@@ -37,7 +66,7 @@ pub struct SeriesCursor {
     /// The series' labels.
     pub labels: Labels,
     /// Chunks overlapping the window, oldest first; `chunks[next_chunk..]` are not decoded yet.
-    chunks: Vec<Arc<XorChunk>>,
+    chunks: Vec<ChunkSource>,
     next_chunk: usize,
     /// The decoded samples of the current chunk that are `>= mint`; `buf[pos..]` are unread.
     buf: Vec<(i64, f64)>,
@@ -46,11 +75,23 @@ pub struct SeriesCursor {
     maxt: i64,
     at: Option<(i64, f64)>,
     done: bool,
+    error: Option<String>,
 }
 
 impl SeriesCursor {
     /// A cursor over `chunks` (oldest first, non-overlapping) restricted to `[mint, maxt]`.
     pub fn new(labels: Labels, chunks: Vec<Arc<XorChunk>>, mint: i64, maxt: i64) -> Self {
+        Self::from_sources(
+            labels,
+            chunks.into_iter().map(ChunkSource::Mem).collect(),
+            mint,
+            maxt,
+        )
+    }
+
+    /// A cursor over chunk sources (oldest first, non-overlapping) restricted to
+    /// `[mint, maxt]`.
+    pub fn from_sources(labels: Labels, chunks: Vec<ChunkSource>, mint: i64, maxt: i64) -> Self {
         Self {
             labels,
             chunks,
@@ -61,7 +102,30 @@ impl SeriesCursor {
             maxt,
             at: None,
             done: false,
+            error: None,
         }
+    }
+
+    /// Why iteration stopped early, if reading a block chunk failed.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Whether the series has a sample in the window, deciding from chunk time ranges where
+    /// they settle it (a chunk's first or last sample inside the window) and reading the
+    /// first chunk reaching the window only when one spans it.
+    pub(crate) fn has_sample(&mut self) -> bool {
+        let (mint, maxt) = (self.mint, self.maxt);
+        let mut spanning = false;
+        for c in &self.chunks {
+            if let Some((a, b)) = c.time_range() {
+                if (mint..=maxt).contains(&a) || (mint..=maxt).contains(&b) {
+                    return true;
+                }
+                spanning |= a < mint && b > maxt;
+            }
+        }
+        spanning && self.peek().is_some()
     }
 
     /// The sample most recently returned by `next` or `seek`.
@@ -118,14 +182,40 @@ impl SeriesCursor {
             self.buf.clear();
             self.pos = 0;
             let rest = &self.chunks[self.next_chunk..];
-            let skip = rest.partition_point(|c| c.last_timestamp().is_none_or(|l| l < t));
+            let skip = rest.partition_point(|c| c.time_range().is_none_or(|r| r.1 < t));
             self.next_chunk += skip;
             let Some(c) = self.chunks.get(self.next_chunk) else {
                 self.finish();
                 return None;
             };
             self.next_chunk += 1;
-            self.buf.extend(c.iter().filter(|s| s.0 >= self.mint));
+            let mint = self.mint;
+            let failed = match c {
+                ChunkSource::Mem(c) => {
+                    self.buf.extend(c.iter().filter(|s| s.0 >= mint));
+                    None
+                }
+                ChunkSource::Block { block, meta } => match block.read_chunk(meta) {
+                    Ok(data) => {
+                        let mut it = XorIter::new(&data);
+                        self.buf.extend(it.by_ref().filter(|s| s.0 >= mint));
+                        it.err().map(|e| {
+                            format!(
+                                "block {} chunk at {}:{}: {e}",
+                                block.id(),
+                                meta.file,
+                                meta.offset
+                            )
+                        })
+                    }
+                    Err(e) => Some(e.to_string()),
+                },
+            };
+            if let Some(e) = failed {
+                self.error = Some(e);
+                // Samples decoded before the damage are still returned.
+                self.chunks.truncate(self.next_chunk);
+            }
         }
     }
 

@@ -113,6 +113,7 @@ fn out_of_order_and_duplicates() {
             samples_accepted: 2,
             series_created: 1,
             out_of_order: 1,
+            out_of_bounds: 0,
             duplicate: 1,
             duplicates_ignored: 1,
             invalid_labels: 1,

@@ -48,6 +48,7 @@ fn options() -> TsdbOptions {
         sync: true,
         wal_segment_bytes: 16 << 10,
         samples_per_chunk: 120,
+        ..TsdbOptions::default()
     }
 }
 

@@ -1,11 +1,16 @@
 //! The head: the in-memory part of the store — the series [`Index`] plus one [`MemSeries`]
-//! per series ref. It is plain data without locks or I/O; `Tsdb` wraps it in a `RwLock`
-//! and makes sure every change has reached the WAL first.
+//! per series ref, each with its WAL ref. It is plain data without locks or I/O; `Tsdb`
+//! wraps it in a `RwLock` and makes sure every change has reached the WAL first.
+//!
+//! When the head is cut into a block, [`Head::truncate`] drops the samples before the cut
+//! and garbage-collects series left without samples (the index is rebuilt, so head refs
+//! change; WAL refs do not, and are never reused).
 
 pub mod series;
 
 use crate::chunk::XorChunk;
 use crate::index::{Index, IndexError, Labels, Matcher, SeriesRef};
+use crate::wal::checkpoint::CheckpointSeries;
 pub use series::{MemSeries, SampleCheck, check_sample};
 use std::sync::Arc;
 
@@ -20,6 +25,10 @@ const SERIES_OVERHEAD: usize = 160;
 pub struct Head {
     index: Index,
     series: Vec<MemSeries>,
+    /// WAL ref of each series, by head ref.
+    wal_refs: Vec<u64>,
+    /// The WAL ref the next new series gets; only grows.
+    next_wal_ref: u64,
     samples: u64,
     samples_per_chunk: usize,
 }
@@ -31,6 +40,8 @@ impl Head {
         Self {
             index: Index::new(),
             series: Vec::new(),
+            wal_refs: Vec::new(),
+            next_wal_ref: 0,
             samples: 0,
             samples_per_chunk: samples_per_chunk.clamp(1, usize::from(u16::MAX)),
         }
@@ -61,13 +72,88 @@ impl Head {
         self.get(r).and_then(MemSeries::last)
     }
 
-    /// Gets or creates a series.
+    /// Gets or creates a series; a new one gets the next WAL ref.
     pub fn get_or_create(&mut self, labels: &Labels) -> Result<SeriesRef, IndexError> {
+        let w = self.next_wal_ref;
+        self.get_or_create_with_wal_ref(labels, w)
+    }
+
+    /// Gets or creates a series; a new one gets WAL ref `wal_ref`, an existing one takes it
+    /// as its WAL ref (replay: the newest series record wins). Later new series get refs
+    /// above it.
+    pub fn get_or_create_with_wal_ref(
+        &mut self,
+        labels: &Labels,
+        wal_ref: u64,
+    ) -> Result<SeriesRef, IndexError> {
         let r = self.index.add(labels)?;
         while self.series.len() <= r.0 as usize {
             self.series.push(MemSeries::default());
+            self.wal_refs.push(wal_ref);
         }
+        self.wal_refs[r.0 as usize] = wal_ref;
+        self.next_wal_ref = self.next_wal_ref.max(wal_ref.saturating_add(1));
         Ok(r)
+    }
+
+    /// The WAL ref of a series.
+    pub fn wal_ref(&self, r: SeriesRef) -> Option<u64> {
+        usize::try_from(r.0)
+            .ok()
+            .and_then(|i| self.wal_refs.get(i))
+            .copied()
+    }
+
+    /// The WAL ref the next new series will get.
+    pub fn next_wal_ref(&self) -> u64 {
+        self.next_wal_ref
+    }
+
+    /// Drops every sample older than `mint` (splitting chunks that straddle it) and removes
+    /// series left without samples, rebuilding the index (head refs change). Returns the
+    /// number of samples dropped.
+    pub fn truncate(&mut self, mint: i64) -> u64 {
+        let mut dropped = 0u64;
+        for s in &mut self.series {
+            dropped += s.truncate(mint);
+        }
+        self.samples -= dropped.min(self.samples);
+        if self.series.iter().all(|s| s.num_chunks() > 0) {
+            return dropped;
+        }
+        let old_series = std::mem::take(&mut self.series);
+        let old_wal = std::mem::take(&mut self.wal_refs);
+        let old_index = std::mem::take(&mut self.index);
+        for (i, (s, w)) in old_series.into_iter().zip(old_wal).enumerate() {
+            if s.num_chunks() == 0 {
+                continue;
+            }
+            let Some(labels) = old_index.labels(SeriesRef(i as u64)) else {
+                continue;
+            };
+            // The labels were valid before, so this cannot fail.
+            if self.index.add(labels).is_ok() {
+                self.series.push(s);
+                self.wal_refs.push(w);
+            }
+        }
+        dropped
+    }
+
+    /// Every series with its samples, for a checkpoint.
+    pub fn checkpoint_series(&self) -> Vec<CheckpointSeries> {
+        self.series
+            .iter()
+            .zip(&self.wal_refs)
+            .enumerate()
+            .filter_map(|(i, (s, &wal_ref))| {
+                Some(CheckpointSeries {
+                    wal_ref,
+                    labels: self.index.labels(SeriesRef(i as u64))?.clone(),
+                    chunks: s.all_chunks(),
+                })
+            })
+            .collect()
     }
 
     /// Appends a sample to an existing series; false if the series is unknown or the sample

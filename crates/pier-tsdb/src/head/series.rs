@@ -88,6 +88,50 @@ impl MemSeries {
         }
     }
 
+    /// Drops the samples older than `mint`: whole chunks ending before it, and the older part
+    /// of a chunk straddling it (re-encoded). Returns the number of samples dropped. The last
+    /// sample is remembered even if dropped.
+    pub fn truncate(&mut self, mint: i64) -> u64 {
+        let mut dropped = 0u64;
+        let keep_from = self
+            .closed
+            .partition_point(|c| c.last_timestamp().is_none_or(|l| l < mint));
+        for c in self.closed.drain(..keep_from) {
+            dropped += c.num_samples() as u64;
+        }
+        if let Some(first) = self.closed.first_mut()
+            && first.first_timestamp().is_some_and(|f| f < mint)
+        {
+            let (part, n) = suffix(first, mint);
+            dropped += n;
+            *first = Arc::new(part);
+        }
+        if self.closed.is_empty() && self.open.first_timestamp().is_some_and(|f| f < mint) {
+            let (part, n) = suffix(&self.open, mint);
+            dropped += n;
+            self.open = part;
+        }
+        dropped
+    }
+
+    /// Number of samples held.
+    pub fn num_samples(&self) -> u64 {
+        self.closed
+            .iter()
+            .map(|c| c.num_samples() as u64)
+            .sum::<u64>()
+            + self.open.num_samples() as u64
+    }
+
+    /// Every chunk, oldest first (the open one copied if it has samples).
+    pub fn all_chunks(&self) -> Vec<Arc<XorChunk>> {
+        let mut out = self.closed.clone();
+        if !self.open.is_empty() {
+            out.push(Arc::new(self.open.clone()));
+        }
+        out
+    }
+
     /// The chunks that may hold samples in `[mint, maxt]`, oldest first: the closed ones
     /// shared, the open one copied (so the caller holds no lock while reading them).
     pub fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<Arc<XorChunk>> {
@@ -110,6 +154,21 @@ impl MemSeries {
         }
         out
     }
+}
+
+/// The samples of `c` at or after `mint` as a new chunk, and how many were left out.
+fn suffix(c: &XorChunk, mint: i64) -> (XorChunk, u64) {
+    let mut part = XorChunk::new();
+    let mut dropped = 0u64;
+    for (t, v) in c.iter() {
+        if t >= mint {
+            // Timestamps strictly increase within a chunk, so this cannot fail.
+            let _ = part.append(t, v);
+        } else {
+            dropped += 1;
+        }
+    }
+    (part, dropped)
 }
 
 #[cfg(test)]
@@ -142,5 +201,30 @@ mod tests {
         assert_eq!(s.chunks_in(300, 1000).len(), 0);
         assert_eq!(s.chunks_in(0, 0).len(), 1);
         assert_eq!(s.min_time(), Some(0));
+    }
+
+    #[test]
+    fn truncate_splits_straddling_chunks() {
+        let mut s = MemSeries::default();
+        for t in 0..25 {
+            assert!(s.append(t, t as f64, 10));
+        }
+        // Chunks [0..10) [10..20) open [20..25).
+        assert_eq!(s.truncate(13), 13);
+        assert_eq!(s.min_time(), Some(13));
+        assert_eq!(s.num_samples(), 12);
+        let ts: Vec<i64> = s
+            .all_chunks()
+            .iter()
+            .flat_map(|c| c.iter())
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(ts, (13..25).collect::<Vec<_>>());
+        assert_eq!(s.truncate(22), 9);
+        assert_eq!(s.num_chunks(), 1);
+        assert!(s.append(25, 0.0, 10));
+        assert_eq!(s.truncate(100), 4);
+        assert_eq!(s.num_chunks(), 0);
+        assert_eq!(s.last().map(|l| l.0), Some(25));
     }
 }

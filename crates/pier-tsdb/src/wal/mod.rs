@@ -4,13 +4,14 @@
 //! # Format
 //!
 //! The log is a directory `wal/` of segment files named by an 8-digit decimal sequence
-//! number, `00000001`, `00000002`, … (contiguous; a gap is an error). A segment is a plain
-//! concatenation of records, with no header:
+//! number, `00000001`, `00000002`, … (contiguous; a gap is an error), plus at most one
+//! checkpoint (see [Checkpoints](#checkpoints)). A segment is a plain concatenation of
+//! records, with no header:
 //!
 //! ```text
 //! len   u32 LE   length of payload (the bytes after the type byte)
 //! crc   u32 LE   CRC-32 (IEEE, crc32fast) of type + payload
-//! type  u8       1 = series, 2 = samples
+//! type  u8       1 = series, 2 = samples, 3 = chunk (checkpoints only)
 //! payload
 //! ```
 //!
@@ -20,16 +21,31 @@
 //! series:  ref u64 | n u32 | n × (name_len u32 | name utf-8 | value_len u32 | value utf-8)
 //! samples: n × (ref u64 | t i64 (ms) | v u64 (f64 bits, so NaN payloads such as the
 //!          staleness marker survive))
+//! chunk:   ref u64 | XOR chunk bytes (crate::chunk::xor format, header included)
 //! ```
 //!
 //! `ref` is the WAL's name for a series: the series record that introduces it comes before
-//! any samples that use it. Replay maps WAL refs to the refs of the rebuilt index, so they
-//! need not match the in-memory refs of a later run.
+//! any samples that use it. Replay maps WAL refs to the refs of the rebuilt index. A WAL ref
+//! is never reused for another series, not even after the head dropped the series (refs keep
+//! growing across head truncations, and after a replay they continue above every ref seen),
+//! so segments written before and after a truncation can be replayed together.
 //!
 //! One commit is written with a single buffered write: the series records of the series it
 //! creates, then one samples record (only samples that passed validation are logged), then
 //! an fsync when `sync` is on. A commit never spans segments: a new segment is started before
 //! a commit once the current one has reached `wal_segment_bytes`.
+//!
+//! # Checkpoints
+//!
+//! When the head is cut into a block, the log is truncated (see [`checkpoint`]): the writer
+//! moves on to a fresh segment `N+1`, and `wal/checkpoint.N` (`N` 8 digits) is written with
+//! the same record framing: one series record per series still in the head, then one chunk
+//! record per head chunk (the head's samples, XOR-compressed). It is written as
+//! `checkpoint.N.tmp`, fsynced, renamed and the directory fsynced; then segments `<= N` and
+//! older checkpoints are deleted. Replay reads the newest checkpoint, then the segments
+//! `> N` (which must start at `N+1` and be contiguous); leftovers `<= N`, older checkpoints
+//! and `*.tmp` are deleted at open. A checkpoint is never torn: any damage in it is
+//! corruption.
 //!
 //! # Recovery
 //!
@@ -41,6 +57,7 @@
 //! damage — in an older segment, or followed by more data — is reported as
 //! [`TsdbError::WalCorrupt`](crate::TsdbError::WalCorrupt) naming the segment and offset.
 
+pub mod checkpoint;
 pub mod reader;
 pub mod writer;
 
@@ -52,6 +69,8 @@ pub const HEADER_LEN: usize = 9;
 pub const REC_SERIES: u8 = 1;
 /// Record type of a samples record.
 pub const REC_SAMPLES: u8 = 2;
+/// Record type of a chunk record (checkpoints).
+pub const REC_CHUNK: u8 = 3;
 /// Bytes per sample in a samples record.
 pub const SAMPLE_LEN: usize = 24;
 
@@ -104,6 +123,21 @@ pub fn encode_samples(buf: &mut Vec<u8>, samples: impl IntoIterator<Item = (u64,
             b.extend_from_slice(&v.to_bits().to_le_bytes());
         }
     });
+}
+
+/// Appends a chunk record.
+pub fn encode_chunk(buf: &mut Vec<u8>, wal_ref: u64, chunk: &[u8]) {
+    push_record(buf, REC_CHUNK, |b| {
+        b.extend_from_slice(&wal_ref.to_le_bytes());
+        b.extend_from_slice(chunk);
+    });
+}
+
+/// Decodes a chunk record's payload into (ref, chunk bytes).
+pub fn decode_chunk(p: &[u8]) -> Result<(u64, &[u8]), String> {
+    let mut cur = p;
+    let r = take_u64(&mut cur)?;
+    Ok((r, cur))
 }
 
 /// Decodes a series record's payload.

@@ -26,9 +26,37 @@ pub struct ReplayOutcome {
     pub commits: u64,
 }
 
-/// The sorted sequence numbers of the segments in `wal_dir`; an error if they have a gap.
-/// Files whose names are not 8 digits are ignored.
-pub fn list_segments(wal_dir: &Path) -> Result<Vec<u32>, TsdbError> {
+/// The sorted sequence numbers of the segments in `wal_dir` after `after` (all if 0); an
+/// error if they have a gap or, when `after > 0`, do not start at `after + 1`. Files whose
+/// names are not 8 digits are ignored.
+pub fn list_segments(wal_dir: &Path, after: u32) -> Result<Vec<u32>, TsdbError> {
+    let mut seqs: Vec<u32> = all_segments(wal_dir)?
+        .into_iter()
+        .filter(|&s| s > after)
+        .collect();
+    seqs.sort_unstable();
+    let mut prev = (after > 0).then_some(after);
+    for &s in &seqs {
+        if let Some(p) = prev
+            && s != p + 1
+        {
+            return Err(TsdbError::WalCorrupt {
+                segment: wal_dir.join(super::segment_name(p + 1)),
+                offset: 0,
+                reason: format!(
+                    "segment missing: the log jumps from {} to {}",
+                    super::segment_name(p),
+                    super::segment_name(s)
+                ),
+            });
+        }
+        prev = Some(s);
+    }
+    Ok(seqs)
+}
+
+/// Every segment sequence number in `wal_dir`, unsorted.
+pub fn all_segments(wal_dir: &Path) -> Result<Vec<u32>, TsdbError> {
     let rd = fs::read_dir(wal_dir).map_err(|e| TsdbError::io("read directory", wal_dir, e))?;
     let mut seqs = Vec::new();
     for entry in rd {
@@ -37,30 +65,20 @@ pub fn list_segments(wal_dir: &Path) -> Result<Vec<u32>, TsdbError> {
             seqs.push(seq);
         }
     }
-    seqs.sort_unstable();
-    if let Some(w) = seqs.windows(2).find(|w| w[1] != w[0] + 1) {
-        return Err(TsdbError::WalCorrupt {
-            segment: wal_dir.join(super::segment_name(w[0] + 1)),
-            offset: 0,
-            reason: format!(
-                "segment missing: the log jumps from {} to {}",
-                super::segment_name(w[0]),
-                super::segment_name(w[1])
-            ),
-        });
-    }
     Ok(seqs)
 }
 
-/// Replays every segment in order. `on_commit(series, samples_payload)` is called once per
-/// complete commit with the series records that preceded its samples record (an error from
-/// it is reported as corruption at that record). A torn tail of the last segment is dropped
-/// and the file truncated; other damage is an error.
+/// Replays every segment after `after` (the checkpoint's last segment; 0 for all) in order.
+/// `on_commit(series, samples_payload)` is called once per complete commit with the series
+/// records that preceded its samples record (an error from it is reported as corruption at
+/// that record). A torn tail of the last segment is dropped and the file truncated; other
+/// damage is an error.
 pub fn replay(
     wal_dir: &Path,
+    after: u32,
     mut on_commit: impl FnMut(&[(u64, Labels)], &[u8]) -> Result<(), String>,
 ) -> Result<ReplayOutcome, TsdbError> {
-    let segments = list_segments(wal_dir)?;
+    let segments = list_segments(wal_dir, after)?;
     let mut out = ReplayOutcome {
         segments: segments.clone(),
         ..ReplayOutcome::default()
@@ -87,6 +105,33 @@ pub fn replay(
         }
     }
     Ok(out)
+}
+
+/// Reads every record of a file that must be intact (a checkpoint): `f(type, payload)`.
+/// Any damage is [`TsdbError::WalCorrupt`]. Returns the file's size.
+pub fn read_records(
+    path: &Path,
+    mut f: impl FnMut(u8, &[u8]) -> Result<(), String>,
+) -> Result<u64, TsdbError> {
+    let data = fs::read(path).map_err(|e| TsdbError::io("read", path, e))?;
+    let path = path.to_path_buf();
+    let seg = Segment {
+        path: &path,
+        data: &data,
+        is_last: false,
+    };
+    let mut o = 0usize;
+    while o < data.len() {
+        match seg.record(o) {
+            Ok((typ, payload, end)) => {
+                f(typ, payload).map_err(|r| seg.corrupt(o, r))?;
+                o = end;
+            }
+            Err(Stop::Torn) => return Err(seg.corrupt(o, "record cut short".to_string())),
+            Err(Stop::Corrupt(off, reason)) => return Err(seg.corrupt(off as usize, reason)),
+        }
+    }
+    Ok(data.len() as u64)
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), TsdbError> {

@@ -25,11 +25,12 @@ pub struct WalWriter {
 }
 
 impl WalWriter {
-    /// Continues segment `seq` of size `size` (or starts segment 1 if `seq` is `None`).
-    /// `earlier` is the size of the segments before it.
+    /// Continues segment `seq` of size `size` (or starts segment `first_seq` if `last` is
+    /// `None`). `earlier` is the size of the segments before it.
     pub fn open(
         dir: &Path,
         last: Option<(u32, u64)>,
+        first_seq: u32,
         earlier: u64,
         segments: usize,
         segment_limit: u64,
@@ -37,7 +38,7 @@ impl WalWriter {
     ) -> Result<Self, TsdbError> {
         let (seq, size, segments) = match last {
             Some((seq, size)) => (seq, size, segments),
-            None => (1, 0, 1),
+            None => (first_seq.max(1), 0, 1),
         };
         let file = open_segment(dir, seq)?;
         Ok(Self {
@@ -110,6 +111,30 @@ impl WalWriter {
                 Err(e)
             }
         }
+    }
+
+    /// Prepares a checkpoint: moves on to a fresh segment unless the current one is empty,
+    /// and returns the last segment the checkpoint will replace (every commit so far is in a
+    /// segment `<=` it; 0 if there is none).
+    pub fn cut_for_checkpoint(&mut self) -> Result<u32, TsdbError> {
+        if let Some(why) = &self.broken {
+            return Err(TsdbError::WalBroken(why.clone()));
+        }
+        if self.size > 0 {
+            self.rotate()?;
+        }
+        Ok(self.seq - 1)
+    }
+
+    /// The current segment's sequence number.
+    pub fn seq(&self) -> u32 {
+        self.seq
+    }
+
+    /// Accounts for `count` segments of `bytes` in total deleted before the current one.
+    pub fn forget(&mut self, bytes: u64, count: usize) {
+        self.earlier = self.earlier.saturating_sub(bytes);
+        self.segments = self.segments.saturating_sub(count).max(1);
     }
 
     fn rotate(&mut self) -> Result<(), TsdbError> {
