@@ -307,12 +307,17 @@ pub struct TargetDto {
 /// `GET /v1/metrics/stats`: the metrics store's size.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MetricsStatsDto {
+    /// Series in the in-memory head.
     pub series: u64,
+    /// Samples stored, on disk in blocks and in the head.
     pub samples: u64,
+    /// Chunks in the head.
     pub chunks: u64,
+    /// Blocks on disk.
+    pub blocks: u64,
     /// Approximate memory of the in-memory head.
     pub head_bytes: u64,
-    /// Bytes on disk (the write-ahead log).
+    /// Bytes on disk: blocks and the write-ahead log.
     pub disk_bytes: u64,
     /// Disk bytes per stored sample.
     pub bytes_per_sample: Option<f64>,

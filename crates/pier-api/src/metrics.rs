@@ -51,14 +51,14 @@ pub async fn stats(State(ctx): Ctx) -> Result<Json<MetricsStatsDto>, ApiError> {
     let stats = blocking(move || tsdb.stats()).await?;
     Ok(Json(MetricsStatsDto {
         series: stats.series,
-        samples: stats.samples,
+        samples: stats.total_samples,
         chunks: stats.chunks,
+        blocks: stats.blocks,
         head_bytes: stats.head_bytes,
-        disk_bytes: stats.wal_bytes,
-        bytes_per_sample: (stats.samples > 0)
-            .then(|| stats.wal_bytes as f64 / stats.samples as f64),
-        min_time_ms: stats.min_time,
-        max_time_ms: stats.max_time,
+        disk_bytes: stats.disk_bytes,
+        bytes_per_sample: stats.bytes_per_sample(),
+        min_time_ms: stats.oldest_time,
+        max_time_ms: stats.newest_time,
         out_of_order_total: stats.out_of_order_total,
         duplicate_total: stats.duplicate_total,
     }))

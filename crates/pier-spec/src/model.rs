@@ -51,6 +51,9 @@ pub struct MetricsSettings {
     pub retention: Duration,
     /// The store is kept under this many bytes on disk, oldest data first, if set.
     pub retention_bytes: Option<u64>,
+    /// Time range of the blocks the in-memory head is cut into (Prometheus's
+    /// `--storage.tsdb.min-block-duration`, 2 h).
+    pub block_duration: Duration,
     /// `[[metrics.targets]]`: any exporter.
     pub targets: Vec<StaticTarget>,
 }
@@ -62,6 +65,7 @@ impl Default for MetricsSettings {
             timeout: Duration::from_secs(10),
             retention: Duration::from_secs(15 * 24 * 3600),
             retention_bytes: None,
+            block_duration: Duration::from_secs(2 * 3600),
             targets: Vec::new(),
         }
     }

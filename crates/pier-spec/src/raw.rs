@@ -42,6 +42,7 @@ pub(crate) struct RawMetrics {
     pub timeout: Opt<RawDuration>,
     pub retention: Opt<RawDuration>,
     pub retention_size: Opt<String>,
+    pub block_duration: Opt<RawDuration>,
     pub targets: Option<Vec<Spanned<RawStaticTarget>>>,
 }
 

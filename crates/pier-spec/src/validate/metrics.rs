@@ -69,6 +69,7 @@ pub(crate) fn metrics(ctx: &mut Ctx<'_, '_>, raw: &Option<RawMetrics>) -> Metric
             Zero::Rejected,
         ),
         retention_bytes,
+        block_duration: block_duration(ctx, raw, defaults.block_duration),
         targets,
     }
 }
@@ -177,6 +178,28 @@ fn label_name(name: &str) -> Result<(), Problem> {
             .hint("`job` comes from the target's `job`, `instance` from its URL's host and port"));
     }
     Ok(())
+}
+
+/// `block_duration`: at least a minute, so the store is not cut into a block per scrape.
+fn block_duration(ctx: &mut Ctx<'_, '_>, raw: &RawMetrics, default: Duration) -> Duration {
+    let value = ctx.duration(
+        &raw.block_duration,
+        "metrics.block_duration",
+        default,
+        Zero::Rejected,
+    );
+    if let Some(given) = &raw.block_duration
+        && value < Duration::from_secs(60)
+    {
+        ctx.error(
+            given.span(),
+            "metrics.block_duration",
+            Problem::new("blocks shorter than 1m would cut the store into tiny files")
+                .hint("leave the default of 2h unless you are testing"),
+        );
+        return default;
+    }
+    value
 }
 
 fn longer_than_interval(timeout: Duration, interval: Duration) -> Problem {

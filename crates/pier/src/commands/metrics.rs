@@ -109,9 +109,9 @@ pub async fn run(client: &Client, command: MetricsCommand) -> anyhow::Result<()>
             }
             let mut table = Table::new(&["", ""]);
             let rows = [
-                ("series", stats.series.to_string()),
+                ("series (head)", stats.series.to_string()),
                 ("samples", stats.samples.to_string()),
-                ("chunks", stats.chunks.to_string()),
+                ("blocks on disk", stats.blocks.to_string()),
                 ("bytes on disk", bytes(stats.disk_bytes)),
                 (
                     "bytes per sample",

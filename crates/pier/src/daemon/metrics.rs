@@ -20,7 +20,12 @@ pub struct MetricsPipeline {
     pub tsdb: Arc<Tsdb>,
     pub scrapes: Arc<ScrapeManager>,
     follower: Option<JoinHandle<()>>,
+    maintenance: Option<JoinHandle<()>>,
 }
+
+/// How often the store cuts its head into blocks, compacts and applies retention (more often
+/// for blocks shorter than two minutes).
+const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Commits each scrape to the store: `Ok` only once the batch is in the write-ahead log.
 struct TsdbSink(Arc<Tsdb>);
@@ -41,10 +46,18 @@ impl SampleSink for TsdbSink {
 }
 
 impl MetricsPipeline {
-    /// Opens the store (before any process starts, so a broken store starts nothing).
-    pub fn open(state_dir: &Path) -> anyhow::Result<MetricsPipeline> {
+    /// Opens the store (before any process starts, so a broken store starts nothing), with
+    /// the manifest's retention.
+    pub fn open(state_dir: &Path, manifest: &Manifest) -> anyhow::Result<MetricsPipeline> {
         let dir = state_dir.join("tsdb");
-        let tsdb = Tsdb::open(&dir, TsdbOptions::default())
+        let options = TsdbOptions {
+            retention_ms: i64::try_from(manifest.metrics.retention.as_millis()).unwrap_or(i64::MAX),
+            retention_bytes: manifest.metrics.retention_bytes,
+            block_range_ms: i64::try_from(manifest.metrics.block_duration.as_millis())
+                .unwrap_or(i64::MAX),
+            ..TsdbOptions::default()
+        };
+        let tsdb = Tsdb::open(&dir, options)
             .with_context(|| format!("cannot open the metrics store in {}", dir.display()))?;
         let tsdb = Arc::new(tsdb);
         let scrapes = Arc::new(ScrapeManager::new(
@@ -55,7 +68,31 @@ impl MetricsPipeline {
             tsdb,
             scrapes,
             follower: None,
+            maintenance: None,
         })
+    }
+
+    /// Cuts the head into blocks, compacts and applies retention every minute, off the async
+    /// threads.
+    pub fn maintain_periodically(&mut self) {
+        let tsdb = self.tsdb.clone();
+        let block = std::time::Duration::from_millis(
+            u64::try_from(tsdb.options().block_range_ms).unwrap_or(u64::MAX),
+        );
+        let period = MAINTENANCE_EVERY.min(block / 2);
+        self.maintenance = Some(tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let tsdb = tsdb.clone();
+                match tokio::task::spawn_blocking(move || tsdb.maintain()).await {
+                    Ok(Ok(report)) => tracing::debug!(?report, "metrics store maintenance"),
+                    Ok(Err(error)) => tracing::error!(%error, "metrics store maintenance failed"),
+                    Err(error) => tracing::error!(%error, "metrics store maintenance panicked"),
+                }
+            }
+        }));
     }
 
     /// Starts scraping, and keeps the targets in step with the supervisor's replicas.
@@ -81,6 +118,9 @@ impl MetricsPipeline {
     pub async fn stop(mut self) {
         if let Some(follower) = self.follower.take() {
             follower.abort();
+        }
+        if let Some(maintenance) = self.maintenance.take() {
+            maintenance.abort();
         }
         self.scrapes.shutdown().await;
     }
@@ -152,7 +192,13 @@ impl prometheus_client::collector::Collector for TsdbCollector {
         use prometheus_client::metrics::counter::ConstCounter;
         use prometheus_client::metrics::gauge::ConstGauge;
         let stats = self.0.stats();
-        let gauges: [(&str, &str, i64); 5] = [
+        let gauges: [(&str, &str, i64); 7] = [
+            ("pier_tsdb_blocks", "Blocks on disk", stats.blocks as i64),
+            (
+                "pier_tsdb_disk_bytes",
+                "Bytes of the store on disk (blocks and write-ahead log)",
+                stats.disk_bytes as i64,
+            ),
             (
                 "pier_tsdb_head_series",
                 "Series in the head",
@@ -183,7 +229,17 @@ impl prometheus_client::collector::Collector for TsdbCollector {
             let gauge = ConstGauge::new(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
-        let counters: [(&str, &str, u64); 4] = [
+        let counters: [(&str, &str, u64); 6] = [
+            (
+                "pier_tsdb_out_of_bounds_samples",
+                "Samples rejected as older than the head (already persisted to a block)",
+                stats.out_of_bounds_total,
+            ),
+            (
+                "pier_tsdb_compactions",
+                "Blocks merged into bigger ones",
+                stats.compactions_total,
+            ),
             (
                 "pier_tsdb_samples_appended",
                 "Samples stored",

@@ -107,7 +107,7 @@ async fn run(
         let (rules, state) = (edge::routes(&manifest)?, state.clone());
         tokio::task::spawn_blocking(move || route_admin::RouteControl::load(rules, state)).await??
     });
-    let mut metrics_pipeline = metrics::MetricsPipeline::open(&state_dir)?;
+    let mut metrics_pipeline = metrics::MetricsPipeline::open(&state_dir, &manifest)?;
     let mut registry = prometheus_client::registry::Registry::default();
     registry.register_collector(Box::new(metrics::TsdbCollector(
         metrics_pipeline.tsdb.clone(),
@@ -187,6 +187,7 @@ async fn run(
             Arc::new(move |replica: String| Box::pin(router.drained(&replica)) as _)
         }),
     })?;
+    metrics_pipeline.maintain_periodically();
     metrics_pipeline.follow(
         manifest.clone(),
         format!("http://{api_addr}/metrics"),
