@@ -68,8 +68,14 @@ pub async fn stats(State(ctx): Ctx) -> Result<Json<MetricsStatsDto>, ApiError> {
 /// changes nothing and gets a 400 naming the line.
 pub async fn import(State(ctx): Ctx, body: Bytes) -> Result<Json<ImportDto>, ApiError> {
     let tsdb = ctx.tsdb.clone();
-    let report = blocking(move || backfill::import(&tsdb, &body))
-        .await?
+    let report = blocking(move || {
+        let report = backfill::import(&tsdb, &body)?;
+        // History goes to blocks on disk at once rather than waiting in the head.
+        tsdb.maintain()
+            .map_err(|e| backfill::ImportError::Store(e.to_string()))?;
+        Ok(report)
+    })
+    .await?
         .map_err(|error| match error {
             backfill::ImportError::Store(message) => ApiError::internal(message),
             other => ApiError::bad_request(other.to_string()),
