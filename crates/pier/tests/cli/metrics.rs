@@ -129,6 +129,14 @@ labels = {{ env = "test" }}
     wait_for("two web targets up", Duration::from_secs(30), || {
         web_up(2)(&targets(&daemon)).then_some(())
     });
+    // The second replica's series were stored while it ran.
+    let web2 = r#"demo_total{job="web",replica="web.2"}"#;
+    wait_for("web.2's series stored", Duration::from_secs(30), || {
+        daemon
+            .ok(&["metrics", "export", "--match", web2])
+            .contains("demo_total{")
+            .then_some(())
+    });
     daemon.ok(&["scale", "web=1"]);
     wait_for("one web target", Duration::from_secs(30), || {
         (targets(&daemon)
@@ -138,6 +146,22 @@ labels = {{ env = "test" }}
             == 1)
             .then_some(())
     });
+    // Gone with its replica: its series end with a staleness marker (NaN on export), the
+    // synthetic `up` too.
+    for selector in [web2, r#"up{job="web",replica="web.2"}"#] {
+        wait_for("a staleness marker", Duration::from_secs(30), || {
+            let export = daemon.ok(&["metrics", "export", "--match", selector]);
+            let last = export
+                .lines()
+                .rev()
+                .find(|l| !l.starts_with('#'))?
+                .to_string();
+            last.split_whitespace()
+                .nth(1)
+                .is_some_and(|v| v == "NaN")
+                .then_some(())
+        });
+    }
 
     let before = stats(&daemon);
     assert!(before["series"].as_u64().unwrap() > 5, "{before}");
