@@ -16,11 +16,11 @@
 //! so no sample sits in both a block and the head). Then it starts the writer again.
 
 use pier_tsdb::{Labels, Matcher, STALE_NAN, Storage, Tsdb, TsdbOptions};
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const DIR_ENV: &str = "PIER_TSDB_CRASHB_DIR";
@@ -84,78 +84,6 @@ fn maintaining_writer_process() {
         }
         t += STEP;
     }
-}
-
-/// Kills the child if the parent panics.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Runs one writer from `start`, kills it per `rng`, returns the acknowledged timestamps.
-fn run_writer(dir: &Path, start: i64, rng: &mut u64) -> Vec<i64> {
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "maintaining_writer_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DIR_ENV, dir)
-        .env(START_ENV, start.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Guard(child);
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel::<i64>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            // libtest's own "test writer_process ... " may precede the first ack on its line.
-            if let Some((_, t)) = line.split_once("acked ") {
-                let _ = tx.send(t.trim().parse().unwrap());
-            }
-        }
-    });
-    let mut acked = Vec::new();
-    let r = splitmix(rng);
-    // One kill in four lands anywhere from process start (often during open and replay);
-    // the others land 0-60 ms after the first acknowledged commit.
-    let deadline = if r.is_multiple_of(4) {
-        Instant::now() + Duration::from_millis(r % 40)
-    } else {
-        let first = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("writer acks");
-        acked.push(first);
-        Instant::now() + Duration::from_millis((r >> 8) % 60)
-    };
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(t) => acked.push(t),
-            Err(mpsc::RecvTimeoutError::Timeout) => break,
-            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("writer exited early"),
-        }
-    }
-    child.0.kill().unwrap(); // SIGKILL
-    child.0.wait().unwrap();
-    reader.join().unwrap();
-    acked.extend(rx.try_iter());
-    acked
 }
 
 /// Everything in the store: t -> (labels string -> value bits), and the number of samples.
@@ -246,7 +174,17 @@ fn kill9_with_maintenance_loses_nothing() {
     let started = Instant::now();
     let mut seen = [0usize; 5];
     for iter in 0..ITERATIONS {
-        let new = run_writer(dir.path(), next_t, &mut rng);
+        let new = common::run_writer(
+            &common::Writer {
+                test: "maintaining_writer_process",
+                env: vec![
+                    (DIR_ENV, dir.path().display().to_string()),
+                    (START_ENV, (next_t).to_string()),
+                ],
+                window_ms: 60,
+            },
+            &mut rng,
+        );
         for w in new.windows(2) {
             assert_eq!(w[1], w[0] + STEP);
         }
