@@ -47,6 +47,25 @@ fn the_classroom_demo_runs() {
     assert_eq!(status, 200);
     assert!(metrics.contains("http_requests_total"));
 
+    // Journey 2: the demo's metrics are scraped into the store, replica by replica.
+    wait_for("web and answers scraped", Duration::from_secs(40), || {
+        let targets: serde_json::Value =
+            serde_json::from_str(&daemon.ok(&["targets", "--json"])).ok()?;
+        let up = |job: &str| {
+            targets["targets"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["job"] == job && t["health"] == "up"))
+        };
+        (up("web") && up("answers") && up("pier")).then_some(())
+    });
+    let export = daemon.ok(&[
+        "metrics",
+        "export",
+        "--match",
+        r#"http_requests_total{job="web",app="classroom"}"#,
+    ]);
+    assert!(export.contains("replica=\"web.1\""), "{export}");
+
     // Journey 6: the cron job is listed, and runs on demand with the internal service's URL.
     let jobs = daemon.ok(&["jobs"]);
     assert!(
