@@ -279,7 +279,7 @@ impl Tsdb {
                     .map_err(|e| format!("series {labels}: {e}"))?;
                 refs.insert(*wal_ref, r);
             }
-            for (wal_ref, t, v) in wal::decode_samples(samples)? {
+            for &(wal_ref, t, v) in samples {
                 let r = refs
                     .get(&wal_ref)
                     .ok_or_else(|| format!("sample for unknown series ref {wal_ref}"))?;

@@ -19,8 +19,11 @@
 //!
 //! ```text
 //! series:  ref u64 | n u32 | n × (name_len u32 | name utf-8 | value_len u32 | value utf-8)
-//! samples: n × (ref u64 | t i64 (ms) | v u64 (f64 bits, so NaN payloads such as the
-//!          staleness marker survive))
+//! samples: base_ref uvarint | base_t varint (ms, zigzag) |
+//!          n × (ref − base_ref varint (zigzag) | t − base_t varint (zigzag) | v u64 LE (f64 bits,
+//!          so NaN payloads such as the staleness marker survive))
+//!          — about 10 bytes a sample, since a commit's samples share a timestamp and have
+//!          nearby refs (record type 4; type 2, fixed 24-byte samples, is still read)
 //! chunk:   ref u64 | XOR chunk bytes (crate::chunk::xor format, header included)
 //! ```
 //!
@@ -71,6 +74,8 @@ pub const REC_SERIES: u8 = 1;
 pub const REC_SAMPLES: u8 = 2;
 /// Record type of a chunk record (checkpoints).
 pub const REC_CHUNK: u8 = 3;
+/// Record type of a delta-encoded samples record (what is written).
+pub const REC_SAMPLES_DELTA: u8 = 4;
 /// Bytes per sample in a samples record.
 pub const SAMPLE_LEN: usize = 24;
 
@@ -114,15 +119,52 @@ pub fn encode_series(buf: &mut Vec<u8>, wal_ref: u64, labels: &Labels) {
     });
 }
 
-/// Appends a samples record.
+/// Appends a samples record (delta-encoded, [`REC_SAMPLES_DELTA`]).
 pub fn encode_samples(buf: &mut Vec<u8>, samples: impl IntoIterator<Item = (u64, i64, f64)>) {
-    push_record(buf, REC_SAMPLES, |b| {
+    let mut samples = samples.into_iter().peekable();
+    let (base_ref, base_t) = samples.peek().map_or((0, 0), |(r, t, _)| (*r, *t));
+    push_record(buf, REC_SAMPLES_DELTA, |b| {
+        put_uvarint(b, base_ref);
+        put_varint(b, base_t);
         for (r, t, v) in samples {
-            b.extend_from_slice(&r.to_le_bytes());
-            b.extend_from_slice(&t.to_le_bytes());
+            put_varint(b, r.wrapping_sub(base_ref) as i64);
+            put_varint(b, t.wrapping_sub(base_t));
             b.extend_from_slice(&v.to_bits().to_le_bytes());
         }
     });
+}
+
+fn put_uvarint(b: &mut Vec<u8>, mut x: u64) {
+    while x >= 0x80 {
+        b.push((x as u8) | 0x80);
+        x >>= 7;
+    }
+    b.push(x as u8);
+}
+
+fn put_varint(b: &mut Vec<u8>, x: i64) {
+    put_uvarint(b, ((x << 1) ^ (x >> 63)) as u64);
+}
+
+fn take_uvarint(cur: &mut &[u8]) -> Result<u64, String> {
+    let mut x: u64 = 0;
+    for (i, byte) in cur.iter().enumerate().take(10) {
+        let low = u64::from(byte & 0x7f);
+        if i == 9 && *byte > 1 {
+            return Err("varint overflows 64 bits".to_string());
+        }
+        x |= low << (7 * i);
+        if byte & 0x80 == 0 {
+            *cur = &cur[i + 1..];
+            return Ok(x);
+        }
+    }
+    Err("samples record ends inside a varint".to_string())
+}
+
+fn take_varint(cur: &mut &[u8]) -> Result<i64, String> {
+    let u = take_uvarint(cur)?;
+    Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
 }
 
 /// Appends a chunk record.
@@ -158,22 +200,48 @@ pub fn decode_series(p: &[u8]) -> Result<(u64, Labels), String> {
     Ok((wal_ref, labels))
 }
 
-/// Decodes a samples record's payload into `(ref, t, v)` triples.
-pub fn decode_samples(p: &[u8]) -> Result<impl Iterator<Item = (u64, i64, f64)> + '_, String> {
-    if !p.len().is_multiple_of(SAMPLE_LEN) {
-        return Err(format!(
-            "samples payload of {} bytes is not a multiple of {SAMPLE_LEN}",
-            p.len()
-        ));
+/// Decodes a samples record's payload (type [`REC_SAMPLES`] or [`REC_SAMPLES_DELTA`]) into
+/// `(ref, t, v)` triples; the whole payload is checked before any triple is returned.
+pub fn decode_samples(typ: u8, p: &[u8]) -> Result<Vec<(u64, i64, f64)>, String> {
+    if typ == REC_SAMPLES {
+        if !p.len().is_multiple_of(SAMPLE_LEN) {
+            return Err(format!(
+                "samples payload of {} bytes is not a multiple of {SAMPLE_LEN}",
+                p.len()
+            ));
+        }
+        return Ok(p
+            .chunks_exact(SAMPLE_LEN)
+            .map(|s| {
+                let word = |i: usize| {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(&s[i * 8..i * 8 + 8]);
+                    u64::from_le_bytes(a)
+                };
+                (word(0), word(1) as i64, f64::from_bits(word(2)))
+            })
+            .collect());
     }
-    Ok(p.chunks_exact(SAMPLE_LEN).map(|s| {
-        let word = |i: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&s[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(a)
-        };
-        (word(0), word(1) as i64, f64::from_bits(word(2)))
-    }))
+    let mut cur = p;
+    if cur.is_empty() {
+        return Ok(Vec::new());
+    }
+    let base_ref = take_uvarint(&mut cur)?;
+    let base_t = take_varint(&mut cur)?;
+    let mut out = Vec::with_capacity(cur.len() / 10);
+    while !cur.is_empty() {
+        let r = base_ref.wrapping_add(take_varint(&mut cur)? as u64);
+        let t = base_t.wrapping_add(take_varint(&mut cur)?);
+        if cur.len() < 8 {
+            return Err("samples record ends inside a value".to_string());
+        }
+        let (v, rest) = cur.split_at(8);
+        cur = rest;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(v);
+        out.push((r, t, f64::from_bits(u64::from_le_bytes(a))));
+    }
+    Ok(out)
 }
 
 fn take<'a>(cur: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
@@ -223,11 +291,27 @@ mod tests {
 
         let mut buf = Vec::new();
         encode_samples(&mut buf, [(1, -5, crate::STALE_NAN), (2, 6, 1.5)]);
-        let got: Vec<_> = decode_samples(&buf[HEADER_LEN..]).unwrap().collect();
+        assert_eq!(buf[8], REC_SAMPLES_DELTA);
+        let got = decode_samples(buf[8], &buf[HEADER_LEN..]).unwrap();
         assert_eq!(got.len(), 2);
         assert!(crate::is_stale(got[0].2));
         assert_eq!((got[1].0, got[1].1, got[1].2), (2, 6, 1.5));
-        assert!(decode_samples(&buf[HEADER_LEN + 1..]).is_err());
+        assert_eq!(got[0].1, -5);
+        // Cut short anywhere: never a panic; cut inside a value: an error.
+        for cut in 1..buf.len() - HEADER_LEN {
+            let _ = decode_samples(REC_SAMPLES_DELTA, &buf[HEADER_LEN..buf.len() - cut]);
+        }
+        assert!(decode_samples(REC_SAMPLES_DELTA, &buf[HEADER_LEN..buf.len() - 1]).is_err());
+        // The fixed-size encoding of earlier logs is still read.
+        let mut old = Vec::new();
+        old.extend_from_slice(&9u64.to_le_bytes());
+        old.extend_from_slice(&100i64.to_le_bytes());
+        old.extend_from_slice(&2.5f64.to_bits().to_le_bytes());
+        assert_eq!(
+            decode_samples(REC_SAMPLES, &old).unwrap(),
+            vec![(9, 100, 2.5)]
+        );
+        assert!(decode_samples(REC_SAMPLES, &old[1..]).is_err());
         assert!(decode_series(&[1, 2, 3]).is_err());
     }
 

@@ -4,7 +4,8 @@
 //! torn-write rules in the [module docs](super).
 
 use super::{
-    HEADER_LEN, REC_SAMPLES, REC_SERIES, decode_samples, decode_series, parse_segment_name,
+    HEADER_LEN, REC_SAMPLES, REC_SAMPLES_DELTA, REC_SERIES, decode_samples, decode_series,
+    parse_segment_name,
 };
 use crate::error::TsdbError;
 use crate::index::Labels;
@@ -69,14 +70,14 @@ pub fn all_segments(wal_dir: &Path) -> Result<Vec<u32>, TsdbError> {
 }
 
 /// Replays every segment after `after` (the checkpoint's last segment; 0 for all) in order.
-/// `on_commit(series, samples_payload)` is called once per complete commit with the series
+/// `on_commit(series, samples)` is called once per complete commit with the series
 /// records that preceded its samples record (an error from it is reported as corruption at
 /// that record). A torn tail of the last segment is dropped and the file truncated; other
 /// damage is an error.
 pub fn replay(
     wal_dir: &Path,
     after: u32,
-    mut on_commit: impl FnMut(&[(u64, Labels)], &[u8]) -> Result<(), String>,
+    mut on_commit: impl FnMut(&[(u64, Labels)], &[(u64, i64, f64)]) -> Result<(), String>,
 ) -> Result<ReplayOutcome, TsdbError> {
     let segments = list_segments(wal_dir, after)?;
     let mut out = ReplayOutcome {
@@ -161,7 +162,7 @@ impl Segment<'_> {
     /// tail is torn or holds an incomplete commit).
     fn replay(
         &self,
-        on_commit: &mut impl FnMut(&[(u64, Labels)], &[u8]) -> Result<(), String>,
+        on_commit: &mut impl FnMut(&[(u64, Labels)], &[(u64, i64, f64)]) -> Result<(), String>,
         commits: &mut u64,
     ) -> Result<u64, TsdbError> {
         let mut pending: Vec<(u64, Labels)> = Vec::new();
@@ -175,11 +176,10 @@ impl Segment<'_> {
                             let s = decode_series(payload).map_err(|r| self.corrupt(o, r))?;
                             pending.push(s);
                         }
-                        REC_SAMPLES => {
-                            decode_samples(payload)
-                                .map(drop)
-                                .map_err(|r| self.corrupt(o, r))?;
-                            on_commit(&pending, payload).map_err(|r| self.corrupt(o, r))?;
+                        REC_SAMPLES | REC_SAMPLES_DELTA => {
+                            let samples =
+                                decode_samples(typ, payload).map_err(|r| self.corrupt(o, r))?;
+                            on_commit(&pending, &samples).map_err(|r| self.corrupt(o, r))?;
                             *commits += 1;
                             pending.clear();
                             commit_start = end;
