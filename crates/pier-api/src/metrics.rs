@@ -76,10 +76,10 @@ pub async fn import(State(ctx): Ctx, body: Bytes) -> Result<Json<ImportDto>, Api
         Ok(report)
     })
     .await?
-        .map_err(|error| match error {
-            backfill::ImportError::Store(message) => ApiError::internal(message),
-            other => ApiError::bad_request(other.to_string()),
-        })?;
+    .map_err(|error| match error {
+        backfill::ImportError::Store(message) => ApiError::internal(message),
+        other => ApiError::bad_request(other.to_string()),
+    })?;
     Ok(Json(ImportDto {
         series: report.series,
         samples: report.samples,
