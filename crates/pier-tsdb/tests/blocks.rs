@@ -496,7 +496,7 @@ fn extreme_timestamps_cut_and_compact_without_overflow() {
 /// steps: full mantissas). Run with timestamps on the 15 s grid (as Prometheus ≥ 2.42 with
 /// its 2 ms timestamp tolerance writes them) and with 0-3 ms of jitter, and per kind.
 #[test]
-#[ignore]
+#[ignore = "prints bytes-per-sample figures for the README; slow in debug builds: run with --release -- --ignored --nocapture"]
 fn figures_bytes_per_sample() {
     for (jitter, kinds) in [
         (false, &[0usize, 1, 2][..]),

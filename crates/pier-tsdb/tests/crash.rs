@@ -10,7 +10,7 @@
 //! there with the exact values, that each batch is all-or-nothing, and that nothing appears
 //! that was never appended. Then it starts the writer again on the same directory.
 
-use pier_tsdb::{Labels, Matcher, STALE_NAN, Storage, Tsdb, TsdbOptions};
+use pier_tsdb::{Tsdb, TsdbOptions};
 mod common;
 
 use std::collections::BTreeMap;
@@ -23,25 +23,6 @@ const START_ENV: &str = "PIER_TSDB_CRASH_START";
 const SEED_ENV: &str = "PIER_TSDB_CRASH_SEED";
 const STEP: i64 = 15_000;
 const ITERATIONS: usize = 24;
-
-/// The batch written at `t`: (labels, value). Deterministic, so the parent can check values.
-fn batch(t: i64) -> Vec<(Labels, f64)> {
-    let n = t / STEP;
-    let mut out: Vec<(Labels, f64)> = (0..5)
-        .map(|i| {
-            let labels = Labels::series([("__name__", "crash_fixed"), ("i", &i.to_string())]);
-            let v = if i == 4 && n % 7 == 3 {
-                STALE_NAN
-            } else {
-                t as f64 * 0.25 + f64::from(i)
-            };
-            (labels.unwrap(), v)
-        })
-        .collect();
-    let churn = Labels::series([("__name__", "crash_churn"), ("gen", &(n / 25).to_string())]);
-    out.push((churn.unwrap(), -(t as f64)));
-    out
-}
 
 fn options() -> TsdbOptions {
     TsdbOptions {
@@ -65,7 +46,7 @@ fn writer_process() {
     let mut t = start;
     while Instant::now() < deadline {
         let mut app = db.appender();
-        for (labels, v) in batch(t) {
+        for (labels, v) in common::batch(t, STEP) {
             app.append(&labels, t, v).unwrap();
         }
         app.commit().unwrap();
@@ -73,25 +54,6 @@ fn writer_process() {
         out.flush().unwrap();
         t += STEP;
     }
-}
-
-/// Everything in the store: t -> (labels string -> value bits).
-fn contents(db: &Tsdb) -> BTreeMap<i64, BTreeMap<String, u64>> {
-    let mut out: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
-    let all = db
-        .select(
-            &[Matcher::regex("__name__", "crash_.*").unwrap()],
-            i64::MIN,
-            i64::MAX,
-        )
-        .unwrap();
-    for c in all {
-        let name = c.labels.to_string();
-        for (t, v) in c {
-            out.entry(t).or_default().insert(name.clone(), v.to_bits());
-        }
-    }
-    out
 }
 
 #[test]
@@ -133,7 +95,7 @@ fn kill9_loses_no_acknowledged_sample() {
         acked.extend(new.iter().copied());
 
         let db = Tsdb::open(dir.path(), options()).unwrap();
-        let got = contents(&db);
+        let (got, _) = common::contents(&db);
         let st = db.stats();
         drop(db);
         for &t in &acked {
@@ -149,7 +111,7 @@ fn kill9_loses_no_acknowledged_sample() {
                 acked.binary_search(t).is_ok() || *t == next_t,
                 "iteration {iter}: batch {t} was never appended (seed {seed})"
             );
-            let want: BTreeMap<String, u64> = batch(*t)
+            let want: BTreeMap<String, u64> = common::batch(*t, STEP)
                 .into_iter()
                 .map(|(l, v)| (l.to_string(), v.to_bits()))
                 .collect();

@@ -15,7 +15,7 @@
 //! (the store's own count of samples in blocks plus head equals what a full select returns,
 //! so no sample sits in both a block and the head). Then it starts the writer again.
 
-use pier_tsdb::{Labels, Matcher, STALE_NAN, Storage, Tsdb, TsdbOptions};
+use pier_tsdb::{Tsdb, TsdbOptions};
 mod common;
 
 use std::collections::BTreeMap;
@@ -28,25 +28,6 @@ const START_ENV: &str = "PIER_TSDB_CRASHB_START";
 const SEED_ENV: &str = "PIER_TSDB_CRASHB_SEED";
 const STEP: i64 = 20;
 const ITERATIONS: usize = 24;
-
-/// The batch written at `t`: (labels, value). Deterministic, so the parent can check values.
-fn batch(t: i64) -> Vec<(Labels, f64)> {
-    let n = t / STEP;
-    let mut out: Vec<(Labels, f64)> = (0..5)
-        .map(|i| {
-            let labels = Labels::series([("__name__", "crash_fixed"), ("i", &i.to_string())]);
-            let v = if i == 4 && n % 7 == 3 {
-                STALE_NAN
-            } else {
-                t as f64 * 0.25 + f64::from(i)
-            };
-            (labels.unwrap(), v)
-        })
-        .collect();
-    let churn = Labels::series([("__name__", "crash_churn"), ("gen", &(n / 25).to_string())]);
-    out.push((churn.unwrap(), -(t as f64)));
-    out
-}
 
 fn options() -> TsdbOptions {
     TsdbOptions {
@@ -73,7 +54,7 @@ fn maintaining_writer_process() {
     let mut t = start;
     while Instant::now() < deadline {
         let mut app = db.appender();
-        for (labels, v) in batch(t) {
+        for (labels, v) in common::batch(t, STEP) {
             app.append(&labels, t, v).unwrap();
         }
         app.commit().unwrap();
@@ -84,28 +65,6 @@ fn maintaining_writer_process() {
         }
         t += STEP;
     }
-}
-
-/// Everything in the store: t -> (labels string -> value bits), and the number of samples.
-fn contents(db: &Tsdb) -> (BTreeMap<i64, BTreeMap<String, u64>>, u64) {
-    let mut out: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
-    let all = db
-        .select(
-            &[Matcher::regex("__name__", "crash_.*").unwrap()],
-            i64::MIN,
-            i64::MAX,
-        )
-        .unwrap();
-    let mut n = 0;
-    for mut c in all {
-        let name = c.labels.to_string();
-        for (t, v) in c.by_ref() {
-            out.entry(t).or_default().insert(name.clone(), v.to_bits());
-            n += 1;
-        }
-        assert_eq!(c.error(), None);
-    }
-    (out, n)
 }
 
 /// What an interrupted maintenance left behind, seen before reopening: temporary and
@@ -199,7 +158,7 @@ fn kill9_with_maintenance_loses_nothing() {
         }
         let db = Tsdb::open(dir.path(), options())
             .unwrap_or_else(|e| panic!("iteration {iter}: open failed: {e} (seed {seed})"));
-        let (got, n) = contents(&db);
+        let (got, n) = common::contents(&db);
         let st = db.stats();
         drop(db);
         assert_eq!(
@@ -219,7 +178,7 @@ fn kill9_with_maintenance_loses_nothing() {
                 acked.binary_search(t).is_ok() || *t == next_t,
                 "iteration {iter}: batch {t} was never appended (seed {seed})"
             );
-            let want: BTreeMap<String, u64> = batch(*t)
+            let want: BTreeMap<String, u64> = common::batch(*t, STEP)
                 .into_iter()
                 .map(|(l, v)| (l.to_string(), v.to_bits()))
                 .collect();

@@ -2,10 +2,13 @@
 //! process (one `#[test]` that acts only when its environment says so), read its `acked T`
 //! lines, kill it with SIGKILL at a seeded random moment, and return what it acknowledged.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use pier_tsdb::{Labels, Matcher, STALE_NAN, Storage, Tsdb};
 
 /// How a writer is started and when it is killed.
 pub struct Writer<'a> {
@@ -81,4 +84,46 @@ pub fn run_writer(writer: &Writer<'_>, rng: &mut u64) -> Vec<i64> {
     reader.join().unwrap();
     acked.extend(rx.try_iter());
     acked
+}
+
+/// The batch written at `t`: (labels, value). Deterministic, so the parent can check values.
+pub fn batch(t: i64, step: i64) -> Vec<(Labels, f64)> {
+    let n = t / step;
+    let mut out: Vec<(Labels, f64)> = (0..5)
+        .map(|i| {
+            let labels = Labels::series([("__name__", "crash_fixed"), ("i", &i.to_string())]);
+            let v = if i == 4 && n % 7 == 3 {
+                STALE_NAN
+            } else {
+                t as f64 * 0.25 + f64::from(i)
+            };
+            (labels.unwrap(), v)
+        })
+        .collect();
+    let churn = Labels::series([("__name__", "crash_churn"), ("gen", &(n / 25).to_string())]);
+    out.push((churn.unwrap(), -(t as f64)));
+    out
+}
+
+/// Everything the crash series hold: t -> (labels -> value bits), and the sample count (a
+/// sample stored twice would show in the count, not in the map).
+pub fn contents(db: &Tsdb) -> (BTreeMap<i64, BTreeMap<String, u64>>, u64) {
+    let mut out: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
+    let all = db
+        .select(
+            &[Matcher::regex("__name__", "crash_.*").unwrap()],
+            i64::MIN,
+            i64::MAX,
+        )
+        .unwrap();
+    let mut n = 0;
+    for mut c in all {
+        let name = c.labels.to_string();
+        for (t, v) in c.by_ref() {
+            out.entry(t).or_default().insert(name.clone(), v.to_bits());
+            n += 1;
+        }
+        assert_eq!(c.error(), None);
+    }
+    (out, n)
 }
