@@ -2,10 +2,15 @@
 """Deterministic node-exporter-like metrics for scripts/bench-tsdb.
 
     gen-openmetrics.py files OUTDIR --series N --hours H [--file-hours 2] [--kinds K,...]
+                       [--start-hours S] [--offset-ms MS]
         writes OUTDIR/part-NNN.om, one OpenMetrics file per FILE_HOURS of history (aligned on
         FILE_HOURS from a fixed start, each file's samples later than the previous file's),
         every sample timestamped on an exact 15 s grid, `# EOF` at the end; prints a JSON
-        summary (series, samples, files, mix) on stdout.
+        summary (series, samples, files, mix) on stdout. --start-hours begins the history
+        that many hours after the fixed start (files are named after their hour, so two runs
+        with different starts can share OUTDIR); --offset-ms moves every timestamp off the
+        grid by that many milliseconds (so that evaluation times on whole seconds never fall
+        on a sample, see scripts/compare-prometheus).
     gen-openmetrics.py serve PORT --series N [--interval S] [--wait-for PATH]
         serves the same series (current values, Prometheus text format 0.0.4) over HTTP;
         an empty payload until PATH exists (so a scraper's idle baseline can be measured).
@@ -398,13 +403,15 @@ def cmd_files(a):
     nodes = [build_node(a.seed, n, kinds, live=False) for n in range(nodes_for(a.series))]
     steps_total = a.hours * 3600 // STEP
     per_file = a.file_hours * 3600 // STEP
+    start = START + a.start_hours * 3600
     os.makedirs(a.outdir, exist_ok=True)
     samples = series = 0
     mix = {}
     for f, first in enumerate(range(0, steps_total, per_file)):
         n = min(per_file, steps_total - first)
-        tss = [str(START + (first + i) * STEP) for i in range(n)]
-        path = os.path.join(a.outdir, f"part-{f:03d}.om")
+        tss = [stamp(start + (first + i) * STEP, a.offset_ms) for i in range(n)]
+        hour = a.start_hours + first * STEP // 3600
+        path = os.path.join(a.outdir, f"part-{hour:05d}.om")
         with open(path, "w", buffering=1 << 22) as out:
             for fi in range(len(nodes[0])):
                 name, type_, _ = nodes[0][fi]
@@ -427,8 +434,17 @@ def cmd_files(a):
             out.write("# EOF\n")
         print(f"  wrote {path} ({os.path.getsize(path) >> 20} MiB)", file=sys.stderr)
     json.dump({"series": series, "samples": samples, "nodes": len(nodes), "files": f + 1,
-               "step_s": STEP, "hours": a.hours, "start": START, "mix": mix}, sys.stdout)
+               "step_s": STEP, "hours": a.hours, "start": start, "offset_ms": a.offset_ms,
+               "mix": mix}, sys.stdout)
     print()
+
+
+def stamp(seconds, offset_ms):
+    """An OpenMetrics timestamp: whole seconds, or with a 3-digit fraction when offset."""
+    if not offset_ms:
+        return str(seconds)
+    ms = seconds * 1000 + offset_ms
+    return f"{ms // 1000}.{ms % 1000:03d}"
 
 
 def a_kind(family):
@@ -484,6 +500,8 @@ def main():
     f.add_argument("outdir")
     f.add_argument("--hours", type=int, default=24)
     f.add_argument("--file-hours", type=int, default=2)
+    f.add_argument("--start-hours", type=int, default=0)
+    f.add_argument("--offset-ms", type=int, default=0)
     s = sub.add_parser("serve")
     s.add_argument("port", type=int)
     s.add_argument("--interval", type=float, default=1.0)
