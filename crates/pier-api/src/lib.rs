@@ -1,7 +1,8 @@
 //! pier-api owns the control API: the HTTP/JSON interface (versioned under `/v1`) through which
 //! the CLI and scripts drive a running daemon — `ps`, `logs`, `scale`, `restart`, `events`,
 //! `down`, maintenance mode, the router's traffic splits, the scheduler's jobs, scrape targets and
-//! the metrics store's size — and pier's own `/metrics`.
+//! the metrics store's size — pier's own `/metrics`, and the Prometheus HTTP API under
+//! `/api/v1` (PromQL queries, series and label metadata, targets), for Grafana.
 //! It owns its wire types (DTOs) and the one place where errors become HTTP responses.
 //!
 //! It orchestrates nothing itself: orders go to the supervisor through its handle, durable
@@ -14,6 +15,7 @@ mod dto;
 mod error;
 mod jobs;
 mod metrics;
+pub mod prometheus;
 mod route_admin;
 mod routes;
 mod selector;

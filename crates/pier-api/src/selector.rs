@@ -33,15 +33,7 @@ pub fn parse_selector(text: &str) -> Result<Vec<Matcher>, String> {
         matchers.push(Matcher::equal("__name__", name.clone()));
     }
     for m in &selector.matchers.matchers {
-        let matcher = match &m.op {
-            MatchOp::Equal => Matcher::equal(m.name.clone(), m.value.clone()),
-            MatchOp::NotEqual => Matcher::not_equal(m.name.clone(), m.value.clone()),
-            MatchOp::Re(_) => Matcher::regex(m.name.clone(), m.value.clone())
-                .map_err(|e| format!("series selector `{text}`: {e}"))?,
-            MatchOp::NotRe(_) => Matcher::not_regex(m.name.clone(), m.value.clone())
-                .map_err(|e| format!("series selector `{text}`: {e}"))?,
-        };
-        matchers.push(matcher);
+        matchers.push(to_matcher(m).map_err(|e| format!("series selector `{text}`: {e}"))?);
     }
     if matchers.iter().all(|m| m.matches_empty()) {
         return Err(format!(
@@ -49,6 +41,20 @@ pub fn parse_selector(text: &str) -> Result<Vec<Matcher>, String> {
         ));
     }
     Ok(matchers)
+}
+
+/// The store's matcher for one of the parser's; fails only on a bad regular expression.
+pub fn to_matcher(m: &promql_parser::label::Matcher) -> Result<Matcher, String> {
+    Ok(match &m.op {
+        MatchOp::Equal => Matcher::equal(m.name.clone(), m.value.clone()),
+        MatchOp::NotEqual => Matcher::not_equal(m.name.clone(), m.value.clone()),
+        MatchOp::Re(_) => {
+            Matcher::regex(m.name.clone(), m.value.clone()).map_err(|e| e.to_string())?
+        }
+        MatchOp::NotRe(_) => {
+            Matcher::not_regex(m.name.clone(), m.value.clone()).map_err(|e| e.to_string())?
+        }
+    })
 }
 
 /// A time parameter in milliseconds: RFC 3339 (`2026-11-23T06:00:00Z`) or Unix seconds

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::dto::StatusDto;
-use crate::{jobs, metrics, routes};
+use crate::{jobs, metrics, prometheus, routes};
 
 /// What the handlers work with.
 pub struct ApiContext {
@@ -36,12 +36,14 @@ pub struct ApiContext {
     pub tsdb: Arc<pier_tsdb::Tsdb>,
     /// pier's own metrics (router, supervisor, scheduler), served at `/metrics`.
     pub registry: Arc<prometheus_client::registry::Registry>,
+    /// The PromQL engine with its limits: the Prometheus HTTP API under `/api/v1`.
+    pub promql: pier_promql::Engine,
 }
 
 /// The largest OpenMetrics file `POST /v1/metrics/import` takes.
 const IMPORT_LIMIT: usize = 1 << 30;
 
-/// The `/v1` routes.
+/// The `/v1` routes and the Prometheus HTTP API under `/api/v1`.
 pub fn router(ctx: Arc<ApiContext>) -> Router {
     Router::new()
         .route("/v1/status", get(routes::status))
@@ -72,6 +74,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         )
         .route("/v1/metrics/export", get(metrics::export))
         .route("/metrics", get(routes::metrics))
+        .merge(prometheus::routes())
         .fallback(routes::not_found)
         .with_state(ctx)
 }

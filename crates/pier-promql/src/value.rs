@@ -100,7 +100,7 @@ pub fn keep_labels(labels: &Labels, names: &[String]) -> Labels {
     labels_from_sorted(
         labels
             .iter()
-            .filter(|l| names.iter().any(|n| *n == l.name))
+            .filter(|l| names.contains(&l.name))
             .cloned()
             .collect(),
     )
@@ -111,7 +111,7 @@ pub fn drop_labels(labels: &Labels, names: &[String]) -> Labels {
     labels_from_sorted(
         labels
             .iter()
-            .filter(|l| !names.iter().any(|n| *n == l.name))
+            .filter(|l| !names.contains(&l.name))
             .cloned()
             .collect(),
     )

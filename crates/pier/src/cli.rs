@@ -150,6 +150,55 @@ itself (job `pier`), and [[metrics.targets]] in pier.toml.\n\nExamples:\n  pier 
         #[arg(long)]
         json: bool,
     },
+    /// Evaluate a PromQL expression: a table now (or `--at` a time), a chart over `--range`
+    #[command(
+        long_about = "Evaluate a PromQL expression against pier's metrics store, through the daemon's \
+Prometheus HTTP API (the one Grafana uses).\n\n\
+An instant query prints one row per series: a column per label, then the value. With --range it \
+becomes a range query ending now (or at --end) and prints one row per series with its minimum, \
+maximum and last value and a sparkline. --json prints the API's `data` unchanged, for scripts.\n\n\
+Quote the expression for the shell. A parse error shows where the expression went wrong.",
+        after_help = "Examples:\n  \
+pier query up                                   1 for each target whose last scrape worked\n  \
+pier query 'sum by (job) (rate(http_requests_total[5m]))'\n  \
+pier query 'histogram_quantile(0.95, sum by (le) (rate(latency_seconds_bucket[5m])))'\n  \
+pier query up --at -1h                          an hour ago (also RFC 3339 or Unix seconds)\n  \
+pier query 'rate(http_requests_total[5m])' --range 1h\n  \
+pier query up --range 1d --step 5m --end -1d    the day before the last 24 hours, every 5 minutes\n  \
+pier query '1+1' --json                         {\"resultType\":\"scalar\",\"result\":[…,\"2\"]}\n\n\
+Times: `now`, `-1h` (before now), RFC 3339 or Unix seconds. Durations: 15s, 5m, 1h30m, 7d, or \
+seconds.\n\
+Grafana: add a Prometheus data source with the URL of pier's API listener (http://127.0.0.1:7070)."
+    )]
+    Query {
+        /// The PromQL expression, e.g. `rate(http_requests_total{job="web"}[5m])`
+        expr: String,
+        /// Evaluate at this time instead of now: `-1h`, RFC 3339 or Unix seconds
+        #[arg(
+            long,
+            value_name = "TIME",
+            allow_hyphen_values = true,
+            conflicts_with_all = ["range", "step", "end"]
+        )]
+        at: Option<String>,
+        /// Evaluate over this much time up to --end, and chart each series (e.g. 1h, 30m, 7d)
+        #[arg(long, value_name = "DURATION")]
+        range: Option<String>,
+        /// Resolution of --range [default: about 60 points over the range]
+        #[arg(long, value_name = "DURATION", requires = "range")]
+        step: Option<String>,
+        /// End of --range [default: now]: `-1d`, RFC 3339 or Unix seconds
+        #[arg(
+            long,
+            value_name = "TIME",
+            allow_hyphen_values = true,
+            requires = "range"
+        )]
+        end: Option<String>,
+        /// Print the Prometheus API's JSON `data` for scripts
+        #[arg(long)]
+        json: bool,
+    },
     /// The metrics store: its size, and history in and out as OpenMetrics
     #[command(
         after_help = "Examples:\n  pier metrics stats\n  pier metrics import history.om          load timestamped samples (promtool's backfill format)\n  pier metrics export > all.om            every series, all time\n  pier metrics export --match 'up{job=\"web\"}' --start 2026-11-23T00:00:00Z"

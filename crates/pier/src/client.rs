@@ -103,6 +103,36 @@ impl Client {
             .with_context(|| format!("unexpected answer from {url}"))
     }
 
+    /// POSTs a form (`application/x-www-form-urlencoded`) and returns the status and body
+    /// whatever the status, for APIs with an envelope of their own (the Prometheus API).
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, String)],
+    ) -> anyhow::Result<(u16, String)> {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| self.unreachable(error))?;
+        let status = response.status().as_u16();
+        let url = response.url().clone();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("unexpected answer from {url}"))?;
+        Ok((status, text))
+    }
+
     /// True if a daemon answers at all.
     pub async fn is_up(&self) -> bool {
         self.http

@@ -22,6 +22,23 @@ use promql_parser::parser::Expr;
 use crate::error::{Annotations, QueryError};
 use crate::value::{Sample, Series};
 
+mod absent;
+mod args;
+mod buckets;
+mod changes;
+mod convert;
+mod gofmt;
+mod histogram;
+mod kahan;
+mod labels;
+mod math;
+mod over_time;
+mod rate;
+mod regression;
+mod smoothing;
+mod sort;
+mod time;
+
 /// One evaluated argument.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Arg<'a> {
@@ -55,9 +72,88 @@ pub(crate) struct FnCall<'a> {
 /// Calls the function `call.name` at one step. An unknown name is an execution error (the
 /// parser rejects them first, so this only guards against a function the parser knows and
 /// pier does not implement).
+///
+/// Not answered here: `start()`, `end()`, `range()`, `step()` need the query's bounds and
+/// step, which the evaluator answers itself; `info()` and `start_timestamp()` need storage
+/// look-ups and are not supported (an execution error naming the function).
 pub(crate) fn call(call: FnCall<'_>) -> Result<Vec<Sample>, QueryError> {
-    Err(QueryError::Execution(format!(
-        "function {}() is not implemented yet",
-        call.name
-    )))
+    match call.name {
+        // Range vector -> instant vector, counters and gauges.
+        "rate" => rate::extrapolated(call, true, true),
+        "increase" => rate::extrapolated(call, true, false),
+        "delta" => rate::extrapolated(call, false, false),
+        "irate" => rate::instant(call, true),
+        "idelta" => rate::instant(call, false),
+        "deriv" => regression::deriv(call),
+        "predict_linear" => regression::predict_linear(call),
+        "resets" => changes::resets(call),
+        "changes" => changes::changes(call),
+        "double_exponential_smoothing" => smoothing::double_exponential(call),
+
+        // Aggregations over time.
+        "avg_over_time" => over_time::avg(call),
+        "sum_over_time" => over_time::sum(call),
+        "count_over_time" => over_time::count(call),
+        "min_over_time" => over_time::min(call),
+        "max_over_time" => over_time::max(call),
+        "last_over_time" => over_time::last(call),
+        "first_over_time" => over_time::first(call),
+        "present_over_time" => over_time::present(call),
+        "stddev_over_time" => over_time::stddev(call),
+        "stdvar_over_time" => over_time::stdvar(call),
+        "quantile_over_time" => over_time::quantile(call),
+        "mad_over_time" => over_time::mad(call),
+        "ts_of_first_over_time" => over_time::ts_of_first(call),
+        "ts_of_last_over_time" => over_time::ts_of_last(call),
+        "ts_of_min_over_time" => over_time::ts_of_min(call),
+        "ts_of_max_over_time" => over_time::ts_of_max(call),
+
+        // Absence.
+        "absent" => absent::absent(call),
+        "absent_over_time" => absent::absent_over_time(call),
+
+        // Math and trigonometry.
+        "abs" | "ceil" | "floor" | "sqrt" | "exp" | "ln" | "log2" | "log10" | "sgn" | "sin"
+        | "cos" | "tan" | "asin" | "acos" | "atan" | "sinh" | "cosh" | "tanh" | "asinh"
+        | "acosh" | "atanh" | "deg" | "rad" => math::simple(call),
+        "round" => math::round(call),
+        "clamp" => math::clamp(call),
+        "clamp_min" => math::clamp_min(call),
+        "clamp_max" => math::clamp_max(call),
+        "pi" => Ok(convert::scalar_output(call.ts, std::f64::consts::PI)),
+        "min_of" => math::min_of(call),
+        "max_of" => math::max_of(call),
+
+        // Time.
+        "time" => Ok(convert::scalar_output(call.ts, call.ts as f64 / 1000.0)),
+        "timestamp" => time::timestamp(call),
+        "year" | "month" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"
+        | "hour" | "minute" => time::date(call),
+
+        // Labels.
+        "label_replace" => labels::label_replace(call),
+        "label_join" => labels::label_join(call),
+
+        // Type conversion.
+        "vector" => convert::vector(call),
+        "scalar" => convert::scalar(call),
+
+        // Sorting.
+        "sort" => sort::sort(call, false),
+        "sort_desc" => sort::sort(call, true),
+        "sort_by_label" => sort::sort_by_label(call, false),
+        "sort_by_label_desc" => sort::sort_by_label(call, true),
+
+        // Classic histograms (native histograms are not stored, so the native-only
+        // functions see float samples only, which they ignore, as Prometheus does).
+        "histogram_quantile" => histogram::quantile(call),
+        "histogram_quantiles" => histogram::quantiles(call),
+        "histogram_fraction" => histogram::fraction(call),
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+        | "histogram_stdvar" => histogram::native_only(call),
+
+        name => Err(QueryError::Execution(format!(
+            "function {name}() is not supported by pier's function library"
+        ))),
+    }
 }

@@ -10,6 +10,7 @@ mod logs;
 mod maintenance;
 mod metrics;
 mod ps;
+mod query;
 mod restart;
 mod route;
 mod scale;
@@ -54,6 +55,24 @@ fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
             Command::Jobs { command, json } => jobs::run(&client, command, json).await,
             Command::Targets { json } => metrics::targets(&client, json).await,
             Command::Metrics { command } => metrics::run(&client, command).await,
+            Command::Query {
+                expr,
+                at,
+                range,
+                step,
+                end,
+                json,
+            } => {
+                let args = query::QueryArgs {
+                    expr,
+                    at,
+                    range,
+                    step,
+                    end,
+                    json,
+                };
+                query::run(&client, args).await
+            }
             Command::Up(_) | Command::Check { .. } | Command::Init { .. } => Ok(()),
         }
     })

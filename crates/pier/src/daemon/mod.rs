@@ -237,6 +237,8 @@ async fn run(
         scrapes: metrics_pipeline.scrapes.clone(),
         tsdb: metrics_pipeline.tsdb.clone(),
         registry: Arc::new(registry),
+        // Prometheus's defaults: a 2-minute timeout, at most 50,000,000 samples in memory.
+        promql: pier_promql::Engine::new(pier_promql::EngineOptions::default()),
     });
     let mut stop_signal = stopping.subscribe();
     let api = tokio::spawn(pier_api::serve(listener, ctx, async move {

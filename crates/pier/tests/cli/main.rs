@@ -9,6 +9,7 @@ mod metrics;
 mod orphans;
 mod probes;
 mod procfile;
+mod query;
 mod router;
 mod split;
 mod tidy;
