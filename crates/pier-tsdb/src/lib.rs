@@ -4,8 +4,8 @@
 //! it through the [`Storage`] trait.
 //!
 //! Modules:
-//! - [`chunk`]: Prometheus-compatible XOR chunks (delta-of-delta timestamps, XOR values) and
-//!   the staleness marker.
+//! - [`chunk`]: Prometheus-compatible XOR chunks (delta-of-delta timestamps, XOR values),
+//!   pier's compact chunks for decimal values in blocks, and the staleness marker.
 //! - [`index`]: label sets, label matchers with Prometheus semantics, and the in-memory
 //!   inverted index (postings) that resolves matchers to series.
 //! - [`head`]: the in-memory series and their chunks (plain data, no locks or I/O).

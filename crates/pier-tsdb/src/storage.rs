@@ -6,7 +6,7 @@
 //! when the cursor reaches it.
 
 use crate::block::{Block, ChunkMeta};
-use crate::chunk::{XorChunk, XorIter};
+use crate::chunk::{XorChunk, decode_into};
 use crate::error::TsdbError;
 use crate::index::{Labels, Matcher};
 use std::sync::Arc;
@@ -196,18 +196,16 @@ impl SeriesCursor {
                     None
                 }
                 ChunkSource::Block { block, meta } => match block.read_chunk(meta) {
-                    Ok(data) => {
-                        let mut it = XorIter::new(&data);
-                        self.buf.extend(it.by_ref().filter(|s| s.0 >= mint));
-                        it.err().map(|e| {
+                    Ok((encoding, data)) => decode_into(encoding, &data, mint, &mut self.buf)
+                        .err()
+                        .map(|e| {
                             format!(
                                 "block {} chunk at {}:{}: {e}",
                                 block.id(),
                                 meta.file,
                                 meta.offset
                             )
-                        })
-                    }
+                        }),
                     Err(e) => Some(e.to_string()),
                 },
             };

@@ -586,3 +586,107 @@ fn figure(jitter: bool, kinds: &[usize]) {
         st.bytes_per_sample().unwrap(),
     );
 }
+
+/// The encodings of every chunk record in the store's blocks.
+fn encodings(db: &Tsdb) -> Vec<u8> {
+    let mut out = Vec::new();
+    for b in db.blocks().iter() {
+        for r in 0..b.index().len() as u64 {
+            for c in b.chunks_of(pier_tsdb::SeriesRef(r)) {
+                out.push(b.read_chunk(c).unwrap().0);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn blocks_hold_compact_and_xor_chunks_and_read_back_bit_exact() {
+    use pier_tsdb::block::{ENCODING_COMPACT, ENCODING_XOR};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), opts(1000)).unwrap();
+    // `fill` has an integer gauge, a counter with stale markers (XOR where they fall), and
+    // thirds (full-precision floats: XOR); add decimals with two places and pages.
+    fill(&db, 0, 5000);
+    for t in (0..5000).step_by(50) {
+        let mut app = db.appender();
+        let cpu = (252_720_729 + t * 13) as f64 / 100.0;
+        app.append(&l(&[("__name__", "cpu"), ("job", "d")]), t, cpu)
+            .unwrap();
+        let mem = ((3 << 20) + (t % 7) * 5) as f64 * 4096.0;
+        app.append(&l(&[("__name__", "mem"), ("job", "d")]), t, mem)
+            .unwrap();
+        app.commit().unwrap();
+    }
+    let before = windows(&db);
+    db.maintain().unwrap();
+    let enc = encodings(&db);
+    assert!(enc.contains(&ENCODING_COMPACT), "{enc:?}");
+    assert!(enc.contains(&ENCODING_XOR), "{enc:?}");
+    assert_eq!(windows(&db), before);
+    drop(db);
+    let db = Tsdb::open(dir.path(), opts(1000)).unwrap();
+    assert_eq!(windows(&db), before);
+}
+
+#[test]
+fn xor_only_blocks_stay_readable_and_merging_recodes_them() {
+    use pier_tsdb::block::writer::{BlockWriter, frame_record};
+    use pier_tsdb::block::{BlockCompaction, ENCODING_COMPACT, ENCODING_XOR, new_id};
+    use pier_tsdb::chunk::XorChunk;
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = dir.path().join("blocks");
+    fs::create_dir_all(&blocks).unwrap();
+    // Four blocks as written before the compact encoding existed: XOR records only.
+    let series = [
+        l(&[("__name__", "cpu"), ("job", "a")]),
+        l(&[("__name__", "stale"), ("job", "a")]),
+    ];
+    let mut want: Dump = series.iter().map(|s| (s.to_string(), Vec::new())).collect();
+    for b in 0..4i64 {
+        let id = new_id();
+        let mut w = BlockWriter::new(&blocks, id.clone(), b * 1000, (b + 1) * 1000).unwrap();
+        for (i, labels) in series.iter().enumerate() {
+            let mut c = XorChunk::new();
+            for t in (b * 1000..(b + 1) * 1000).step_by(10) {
+                // The second series ends each block with a stale marker: it stays XOR.
+                let v = if i == 0 {
+                    (1000 + t * 3) as f64 / 100.0
+                } else if t % 1000 == 990 {
+                    STALE_NAN
+                } else {
+                    t as f64
+                };
+                c.append(t, v).unwrap();
+                want[i].1.push((t, v.to_bits()));
+            }
+            let mut rec = Vec::new();
+            frame_record(&mut rec, ENCODING_XOR, c.bytes());
+            let (first, last) = (c.first_timestamp().unwrap(), c.last_timestamp().unwrap());
+            w.add_series(labels.clone(), [(first, last, rec.as_slice())])
+                .unwrap();
+        }
+        w.finish(BlockCompaction {
+            level: 1,
+            sources: vec![id],
+            parents: Vec::new(),
+        })
+        .unwrap();
+    }
+    let db = Tsdb::open(dir.path(), opts(1000)).unwrap();
+    assert_eq!(encodings(&db), vec![ENCODING_XOR; 8]);
+    assert_eq!(all(&db), want);
+    // The first three merge into one block; its decimal chunks are now compact.
+    assert_eq!(db.compact_blocks().unwrap(), 1);
+    assert_eq!(db.blocks().len(), 2);
+    let enc = encodings(&db);
+    assert_eq!(
+        enc.iter().filter(|&&e| e == ENCODING_COMPACT).count(),
+        3,
+        "{enc:?}"
+    );
+    assert_eq!(all(&db), want);
+    drop(db);
+    let db = Tsdb::open(dir.path(), opts(1000)).unwrap();
+    assert_eq!(all(&db), want);
+}

@@ -3,8 +3,8 @@
 //! ([`merge`]). Pure file work: the caller (`Tsdb`) swaps blocks in and out of its list and
 //! deletes the sources.
 
-use super::writer::{BlockWriter, frame_chunk};
-use super::{Block, BlockCompaction, new_id};
+use super::writer::{BlockWriter, frame_chunk, frame_record};
+use super::{Block, BlockCompaction, ENCODING_XOR, new_id};
 use crate::chunk::XorChunk;
 use crate::error::TsdbError;
 use crate::index::{Labels, SeriesRef};
@@ -81,7 +81,8 @@ fn split_by_range(ds: &[(i64, i64)], r: i64) -> Vec<Vec<usize>> {
 
 /// Writes a level-1 block for `[mint, maxt)` from head chunks (each series' chunks oldest
 /// first; chunks may reach outside the range: their samples outside are left out, which
-/// splits a chunk straddling a boundary). Returns `None` if there is no sample in the range.
+/// splits a chunk straddling a boundary), each stored compact when that is smaller
+/// ([`frame_chunk`]). Returns `None` if there is no sample in the range.
 pub fn write_head_block(
     blocks_dir: &Path,
     mint: i64,
@@ -144,8 +145,10 @@ pub fn write_head_block(
 }
 
 /// Merges `sources` (sorted by mint, non-overlapping) into one new block covering
-/// `[first mint, last maxt)`; chunk records are copied verbatim (their CRC checked on the
-/// way). The sources are left in place.
+/// `[first mint, last maxt)`. Chunks are checked (CRC) on the way; compact chunks are copied
+/// as they are, XOR chunks (from blocks written before the compact encoding, or whose values
+/// it cannot represent) are re-encoded compactly when that is smaller. The sources are left
+/// in place.
 pub fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<PathBuf, TsdbError> {
     let (Some(first), Some(last)) = (sources.first(), sources.last()) else {
         return Err(TsdbError::io(
@@ -169,7 +172,14 @@ pub fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<PathBuf, TsdbE
             let mut records: Vec<(i64, i64, Vec<u8>)> = Vec::new();
             for (i, r) in refs {
                 for c in sources[i].chunks_of(r) {
-                    records.push((c.mint, c.maxt, sources[i].read_record(c)?));
+                    let (encoding, data) = sources[i].read_chunk(c)?;
+                    let mut rec = Vec::with_capacity(data.len() + 8);
+                    if encoding == ENCODING_XOR {
+                        frame_chunk(&mut rec, &data);
+                    } else {
+                        frame_record(&mut rec, encoding, &data);
+                    }
+                    records.push((c.mint, c.maxt, rec));
                 }
             }
             w.add_series(

@@ -30,16 +30,26 @@
 //! merged from directly (empty for level 1).
 //!
 //! A chunks file is an 8-byte header (`"PCHK"`, version `u8` = 1, three zero bytes)
-//! followed by chunk records, as Prometheus's:
+//! followed by chunk records, framed as Prometheus's:
 //!
 //! ```text
 //! len       uvarint   length of data
-//! encoding  u8        1 = XOR
-//! data      len bytes the XOR chunk (see crate::chunk::xor), header u16 included
+//! encoding  u8        1 = XOR, 0x81 = compact
+//! data      len bytes the chunk, starting with its sample count (u16 BE) in both encodings
 //! crc       u32 BE    CRC-32 (IEEE, crc32fast) of encoding + data
 //! ```
 //!
-//! (Prometheus uses CRC-32C; we use the IEEE polynomial already used by the WAL.)
+//! Encoding 1 is Prometheus's XOR chunk ([`crate::chunk::xor`]). Encoding `0x81` is pier's
+//! compact chunk for decimal values ([`crate::chunk::compact`]): the block writer stores a
+//! chunk that way when every value is an exact decimal and the result is smaller than the
+//! XOR bytes ([`crate::chunk::encode_for_block`]); NaNs, ±Inf, `-0.0`, stale markers and
+//! full-precision floats stay XOR. Blocks written before the compact chunk existed hold
+//! only XOR records and read as before; merging blocks re-encodes their XOR records. The
+//! head, the WAL and its checkpoints use XOR only.
+//!
+//! (Prometheus uses CRC-32C; we use the IEEE polynomial already used by the WAL. The files,
+//! the index and now the compact encoding are pier's own: Prometheus's tools cannot read
+//! pier's blocks.)
 //!
 //! `index`:
 //!
@@ -94,8 +104,7 @@ pub const CHUNKS_DIR: &str = "chunks";
 pub const INDEX_MAGIC: &[u8; 8] = b"PIERIDX1";
 /// Header of a chunks file.
 pub const CHUNKS_HEADER: [u8; 8] = *b"PCHK\x01\0\0\0";
-/// Chunk encoding byte of XOR chunks.
-pub const ENCODING_XOR: u8 = 1;
+pub use crate::chunk::{ENCODING_COMPACT, ENCODING_XOR};
 /// A chunks file is closed once it reaches this size.
 pub const CHUNK_FILE_BYTES: u64 = 512 << 20;
 /// Suffix of a block being written.
@@ -331,12 +340,14 @@ impl Block {
         Ok(self.read_checked(c)?.0)
     }
 
-    /// Reads a chunk's XOR data (the bytes [`crate::XorIter`] decodes), checked.
-    pub fn read_chunk(&self, c: &ChunkMeta) -> Result<Vec<u8>, TsdbError> {
+    /// Reads a chunk, checked: its encoding byte and data (what
+    /// [`crate::chunk::ChunkIter`] or [`crate::chunk::decode_into`] decode).
+    pub fn read_chunk(&self, c: &ChunkMeta) -> Result<(u8, Vec<u8>), TsdbError> {
         let (mut rec, start, end) = self.read_checked(c)?;
+        let encoding = rec[start - 1];
         rec.truncate(end);
         rec.drain(..start);
-        Ok(rec)
+        Ok((encoding, rec))
     }
 
     /// Label names of the series matching `matchers` (all if empty).
@@ -420,7 +431,7 @@ pub fn record_data(rec: &[u8]) -> Result<(usize, usize), String> {
             )
         })?;
     let enc = rec[start - 1];
-    if enc != ENCODING_XOR {
+    if enc != ENCODING_XOR && enc != ENCODING_COMPACT {
         return Err(format!("unknown chunk encoding {enc}"));
     }
     let want = u32::from_be_bytes([rec[end], rec[end + 1], rec[end + 2], rec[end + 3]]);

@@ -1,13 +1,13 @@
-//! Writing a block: [`BlockWriter`] takes series in label order with their chunks (XOR data
-//! to frame, or whole records copied from another block), writes `chunks/NNNNNN` and
+//! Writing a block: [`BlockWriter`] takes series in label order with their chunk records
+//! (framed by [`frame_chunk`] in the encoding [`crate::chunk::encode_for_block`] picks), writes `chunks/NNNNNN` and
 //! `index` into `blocks/<id>.tmp/`, then `meta.json`, fsyncs everything and renames the
 //! directory into place (format and crash rules in [`crate::block`]).
 
 use super::{
     BlockCompaction, BlockMeta, BlockStats, CHUNK_FILE_BYTES, CHUNKS_DIR, CHUNKS_HEADER, ChunkMeta,
-    DELETED_SUFFIX, ENCODING_XOR, INDEX_FILE, META_FILE, TMP_SUFFIX, chunk_file_path, encode_index,
-    put_uvarint,
+    DELETED_SUFFIX, INDEX_FILE, META_FILE, TMP_SUFFIX, chunk_file_path, encode_index, put_uvarint,
 };
+use crate::chunk::encode_for_block;
 use crate::error::TsdbError;
 use crate::index::Labels;
 use crate::wal::writer::sync_dir;
@@ -162,17 +162,25 @@ impl BlockWriter {
     }
 }
 
-/// Appends the record `len uvarint | ENCODING_XOR | data | crc32 BE` to `buf`.
-pub fn frame_chunk(buf: &mut Vec<u8>, data: &[u8]) {
+/// Appends the record `len uvarint | encoding | data | crc32 BE` for an XOR chunk's data to
+/// `buf`, in the encoding [`encode_for_block`] picks (compact when smaller).
+pub fn frame_chunk(buf: &mut Vec<u8>, xor_data: &[u8]) {
+    let (encoding, data) = encode_for_block(xor_data);
+    frame_record(buf, encoding, &data);
+}
+
+/// Appends the record `len uvarint | encoding | data | crc32 BE` to `buf`.
+pub fn frame_record(buf: &mut Vec<u8>, encoding: u8, data: &[u8]) {
     put_uvarint(buf, data.len() as u64);
     let start = buf.len();
-    buf.push(ENCODING_XOR);
+    buf.push(encoding);
     buf.extend_from_slice(data);
     let crc = crc32fast::hash(&buf[start..]);
     buf.extend_from_slice(&crc.to_be_bytes());
 }
 
-/// The sample count in a (checked) record's chunk header.
+/// The sample count in a (checked) record's chunk header (the first two bytes of the data
+/// in both encodings).
 fn samples_in_record(rec: &[u8]) -> u16 {
     match super::record_data(rec) {
         Ok((s, e)) if e >= s + 2 => u16::from_be_bytes([rec[s], rec[s + 1]]),

@@ -36,7 +36,7 @@ use thiserror::Error;
 /// Size of the chunk header (the sample count).
 const HEADER_LEN: usize = 2;
 
-/// Errors from appending to or decoding an XOR chunk.
+/// Errors from appending to or decoding a chunk (XOR or compact).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ChunkError {
     /// Append with a timestamp that is not strictly after the chunk's last one.
@@ -99,6 +99,12 @@ pub enum ChunkError {
     /// Padding bits after the last sample are not zero.
     #[error("non-zero padding after the last sample")]
     NonZeroPadding,
+    /// A compact chunk that does not decode (see `crate::chunk::compact`).
+    #[error("malformed compact chunk: {0}")]
+    Malformed(&'static str),
+    /// A chunk record with an encoding byte this version does not know.
+    #[error("unknown chunk encoding {0}")]
+    UnknownEncoding(u8),
 }
 
 /// A chunk of XOR-encoded `(timestamp ms, f64)` samples with strictly increasing timestamps.
