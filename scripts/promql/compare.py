@@ -106,7 +106,9 @@ def compare(a, b):
         if kind == "vector":
             pa, pb = [pa], [pb]
         if len(pa) != len(pb):
-            return f"{show_labels(k)}: {len(pa)} vs {len(pb)} points"
+            ta, tb = {t for t, _ in pa}, {t for t, _ in pb}
+            return (f"{show_labels(k)}: {len(pa)} vs {len(pb)} points; only in A at "
+                    f"{sorted(ta - tb)[:3]}, only in B at {sorted(tb - ta)[:3]}")
         for (ta, va), (tb, vb) in zip(pa, pb):
             if ta != tb:
                 return f"{show_labels(k)}: point at {ta} vs {tb}"
