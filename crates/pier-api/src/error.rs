@@ -25,6 +25,23 @@ impl ApiError {
         }
     }
 
+    /// The request conflicts with an operation in progress (a deploy); nothing changed.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -55,7 +72,10 @@ impl From<SupervisorError> for ApiError {
 
 impl From<pier_state::StateError> for ApiError {
     fn from(error: pier_state::StateError) -> Self {
-        ApiError::internal(format!("state store: {error}"))
+        match error {
+            pier_state::StateError::Conflict(message) => ApiError::conflict(message),
+            other => ApiError::internal(format!("state store: {other}")),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! pier-api owns the control API: the HTTP/JSON interface (versioned under `/v1`) through which
 //! the CLI and scripts drive a running daemon — `ps`, `logs`, `scale`, `restart`, `events`,
-//! `down`, maintenance mode, the router's traffic splits, the scheduler's jobs, scrape targets and
+//! `down`, releases (`deploy`, `rollback`, `config`, one-off `run`), maintenance mode, the router's traffic splits, the scheduler's jobs, scrape targets and
 //! the metrics store's size — pier's own `/metrics`, and the Prometheus HTTP API under
 //! `/api/v1` (PromQL queries, series and label metadata, targets), for Grafana.
 //! It owns its wire types (DTOs) and the one place where errors become HTTP responses.
@@ -16,6 +16,8 @@ mod error;
 mod jobs;
 mod metrics;
 pub mod prometheus;
+mod release_dto;
+mod releases;
 mod route_admin;
 mod routes;
 mod selector;
@@ -23,5 +25,7 @@ mod server;
 
 pub use dto::*;
 pub use error::ApiError;
+pub use release_dto::*;
+pub use releases::{BoxFuture, Releases, parse_version};
 pub use route_admin::{RouteAdmin, RouteAdminError};
 pub use server::{ApiContext, router, serve};

@@ -135,6 +135,11 @@ pub async fn scale(
             "nothing to scale: give at least one SERVICE=COUNT",
         ));
     }
+    if let Some(busy) = ctx.releases.busy() {
+        return Err(ApiError::conflict(format!(
+            "{busy} is in progress; scale when it has finished"
+        )));
+    }
     check_formation(&ctx.manifest, &request.formation)?;
     let state = ctx.state.clone();
     let changes = request.formation.clone();
@@ -150,6 +155,11 @@ pub async fn restart(
     body: Option<Json<RestartRequest>>,
 ) -> Result<Json<RestartDto>, ApiError> {
     let request = body.map(|Json(b)| b).unwrap_or_default();
+    if let Some(busy) = ctx.releases.busy() {
+        return Err(ApiError::conflict(format!(
+            "{busy} is in progress; restart when it has finished"
+        )));
+    }
     let target = match request.target.filter(|t| !t.is_empty()) {
         None => RestartTarget::All,
         Some(t) if t.contains('.') => RestartTarget::Replica(t),

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::dto::StatusDto;
-use crate::{jobs, metrics, prometheus, routes};
+use crate::{jobs, metrics, prometheus, releases, routes};
 
 /// What the handlers work with.
 pub struct ApiContext {
@@ -26,6 +26,8 @@ pub struct ApiContext {
     pub maintenance: watch::Sender<bool>,
     /// Called with the new maintenance flag to persist it before it takes effect.
     pub persist_maintenance: Arc<dyn Fn(bool) -> Result<(), pier_state::StateError> + Send + Sync>,
+    /// Deploys, rollbacks, config changes and one-off runs: `pier deploy` and friends.
+    pub releases: Arc<dyn crate::Releases>,
     /// The router's rules: `pier route`.
     pub routes: Arc<dyn crate::RouteAdmin>,
     /// The job scheduler: `pier jobs`.
@@ -58,6 +60,15 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
             "/v1/maintenance",
             get(routes::maintenance).post(routes::set_maintenance),
         )
+        .route("/v1/releases", get(releases::list))
+        .route("/v1/releases/{version}/log", get(releases::log))
+        .route("/v1/deploy", post(releases::deploy))
+        .route("/v1/rollback", post(releases::rollback))
+        .route(
+            "/v1/config",
+            get(releases::config).post(releases::change_config),
+        )
+        .route("/v1/run", post(releases::run))
         .route("/v1/routes", get(routes::route_list))
         .route("/v1/routes/split", post(routes::route_split))
         .route("/v1/routes/keys", post(routes::route_keys))

@@ -133,6 +133,7 @@ fn build(
         resources: Resources::default(),
         supervisor: SupervisorSettings::default(),
         router: RouterSettings::default(),
+        deploy: crate::model::DeploySettings::default(),
         metrics: MetricsSettings::default(),
     };
     Import { manifest, notes }
@@ -155,6 +156,7 @@ fn service(name: String, command: String, replicas: u32) -> Service {
         resources: Resources::default(),
         autoscale: None,
         env: BTreeMap::new(),
+        rollout: crate::model::Rollout::default(),
     }
 }
 

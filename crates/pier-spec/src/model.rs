@@ -37,6 +37,105 @@ pub struct Manifest {
     pub router: RouterSettings,
     /// Scraping and the metrics store.
     pub metrics: MetricsSettings,
+    /// `[deploy]`: release retention and the rolling-update defaults of every service.
+    pub deploy: DeploySettings,
+}
+
+/// `[deploy]`: app-wide settings of `pier deploy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploySettings {
+    /// Artifacts of this many newest releases are kept (the current and the previous one
+    /// always are); older ones are deleted.
+    pub keep_releases: u32,
+    /// The rolling update every service uses unless it declares its own.
+    pub rollout: Rollout,
+}
+
+impl Default for DeploySettings {
+    fn default() -> Self {
+        DeploySettings {
+            keep_releases: 10,
+            rollout: Rollout::default(),
+        }
+    }
+}
+
+/// How a service's replicas are replaced by a new release's (a Kubernetes Deployment's
+/// `RollingUpdate` strategy, `minReadySeconds` and `progressDeadlineSeconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollout {
+    /// Replicas above the desired count that may run during the update (rounded up).
+    pub max_surge: Amount,
+    /// Replicas below the desired count that may be unavailable (rounded down).
+    pub max_unavailable: Amount,
+    /// How long a new replica must stay ready before it counts as available.
+    pub min_ready: Duration,
+    /// The rollout fails when it makes no progress for this long.
+    pub progress_deadline: Duration,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            max_surge: Amount::Percent(25),
+            max_unavailable: Amount::Percent(25),
+            min_ready: Duration::ZERO,
+            progress_deadline: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Rollout {
+    /// `(max_surge, max_unavailable)` for `replicas`, as Kubernetes resolves them: a surge
+    /// percentage rounds up, an unavailable percentage rounds down, and when both come out
+    /// as zero one replica may be unavailable.
+    pub fn resolve(&self, replicas: u32) -> (u32, u32) {
+        let surge = self.max_surge.of(replicas, true);
+        let unavailable = self.max_unavailable.of(replicas, false).min(replicas);
+        if surge == 0 && unavailable == 0 {
+            return (0, 1);
+        }
+        (surge, unavailable)
+    }
+}
+
+/// A count of replicas or a percentage of the desired count (Kubernetes' `IntOrString`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amount {
+    Count(u32),
+    Percent(u32),
+}
+
+impl Amount {
+    /// The amount for `replicas`, rounding a percentage up or down.
+    pub fn of(self, replicas: u32, round_up: bool) -> u32 {
+        match self {
+            Amount::Count(n) => n,
+            Amount::Percent(p) => {
+                let scaled = u64::from(replicas) * u64::from(p);
+                let whole = if round_up {
+                    scaled.div_ceil(100)
+                } else {
+                    scaled / 100
+                };
+                u32::try_from(whole).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    /// Whether the amount is zero whatever the replica count.
+    pub fn is_zero(self) -> bool {
+        matches!(self, Amount::Count(0) | Amount::Percent(0))
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Amount::Count(n) => write!(f, "{n}"),
+            Amount::Percent(p) => write!(f, "{p}%"),
+        }
+    }
 }
 
 /// `[metrics]`: how often targets are scraped, how long samples are kept, and targets
@@ -141,6 +240,8 @@ pub struct Service {
     pub autoscale: Option<Autoscale>,
     /// Extra environment for this service only (overrides the app env).
     pub env: BTreeMap<String, String>,
+    /// How a new release replaces this service's replicas.
+    pub rollout: Rollout,
 }
 
 impl Service {

@@ -33,6 +33,50 @@ pub(crate) struct RawManifest {
     pub supervisor: Option<RawSupervisor>,
     pub router: Option<RawRouter>,
     pub metrics: Option<RawMetrics>,
+    pub deploy: Opt<RawDeploy>,
+}
+
+/// `[deploy]`, and `deploy` of a service (where `keep_releases` is refused).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDeploy {
+    pub keep_releases: Opt<u32>,
+    pub max_surge: Opt<RawAmount>,
+    pub max_unavailable: Opt<RawAmount>,
+    pub min_ready: Opt<RawDuration>,
+    pub progress_deadline: Opt<RawDuration>,
+}
+
+/// A count (`1`) or a percentage (`"25%"`) as written; checked in validation.
+#[derive(Debug)]
+pub(crate) enum RawAmount {
+    Count(i64),
+    Text(String),
+}
+
+/// What [`RawAmount`] expects.
+pub(crate) const EXPECTING_AMOUNT: &str = "a count such as 1 or a percentage such as \"25%\"";
+
+impl<'de> Deserialize<'de> for RawAmount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AmountVisitor;
+        impl Visitor<'_> for AmountVisitor {
+            type Value = RawAmount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTING_AMOUNT)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawAmount, E> {
+                Ok(RawAmount::Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawAmount, E> {
+                Ok(RawAmount::Count(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawAmount, E> {
+                Ok(RawAmount::Count(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        deserializer.deserialize_any(AmountVisitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +137,7 @@ pub(crate) struct RawService {
     pub resources: Opt<RawResources>,
     pub autoscale: Opt<RawAutoscale>,
     pub env: Option<Env>,
+    pub deploy: Opt<RawDeploy>,
 }
 
 #[derive(Debug, Deserialize)]

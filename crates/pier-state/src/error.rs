@@ -66,6 +66,10 @@ pub enum StateError {
 
     #[error("invalid input: {0}")]
     Invalid(String),
+
+    /// The change conflicts with one in progress (a second deploy); nothing was changed.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Attaches the operation being performed to a SQLite error.

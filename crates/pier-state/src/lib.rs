@@ -1,5 +1,6 @@
 //! pier-state owns the durable store of one app: a SQLite database at `<app>/.pier/state.db`
-//! holding the formation (replica counts set by `pier scale`), immutable releases, the event
+//! holding the formation (replica counts set by `pier scale`), immutable releases (with their
+//! config vars, pending/current/failed lifecycle and the release-phase ledger), the event
 //! log, job definitions with the slot ledger and the scheduler lease, its schema migrations, and the daemon lock that keeps one daemon per app directory.
 //!
 //! Every write is committed with `synchronous=FULL` in WAL mode before the call returns, so an
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod db;
+mod deploys;
 mod error;
 mod events;
 mod formation;
@@ -24,10 +26,13 @@ mod releases;
 mod settings;
 
 pub use db::{Clock, DEFAULT_MAX_EVENTS, State, StateOptions, SystemClock};
+pub use deploys::ReleasePhase;
 pub use error::StateError;
 pub use events::{Event, EventQuery, NewEvent};
 pub use jobs::{Claim, JobRecord, JobRun, MAX_RUNS_PER_JOB, NewSlotRun, RunState, RunTrigger};
 pub use lease::Lease;
 pub use lock::{DaemonInfo, DaemonLock, LockError, read_daemon_info};
 pub use migrations::LATEST_SCHEMA_VERSION;
-pub use releases::{NewRelease, ParseReleaseStatusError, Release, ReleaseStatus};
+pub use releases::{
+    NewArtifact, NewRelease, ParseReleaseStatusError, Release, ReleaseSource, ReleaseStatus,
+};

@@ -124,6 +124,53 @@ const MIGRATIONS: &[Migration] = &[
         ) STRICT;
     "#,
     },
+    Migration {
+        version: 4,
+        description: "deployed releases (source, artifact, config, failure) and the release-phase ledger",
+        sql: r#"
+        -- Rebuilt to allow the `pending` status (a release being built and rolled out).
+        CREATE TABLE releases_v4 (
+            version       INTEGER PRIMARY KEY CHECK (version > 0),
+            created_at_ms INTEGER NOT NULL,
+            description   TEXT NOT NULL,
+            source_dir    TEXT NOT NULL,
+            env           TEXT NOT NULL,
+            manifest      TEXT NOT NULL,
+            status        TEXT NOT NULL CHECK (status IN
+                              ('pending', 'current', 'superseded', 'failed', 'rolled-back')),
+            -- `folder` (runs the app folder in place), `git` or `working-tree` (a snapshot).
+            source        TEXT NOT NULL DEFAULT 'folder'
+                              CHECK (source IN ('folder', 'git', 'working-tree')),
+            commit_sha    TEXT,
+            -- The release whose snapshot (.pier/releases/vN/src) this one runs; NULL: none.
+            artifact      INTEGER,
+            -- Config vars (`pier config set`), a JSON object of strings.
+            config        TEXT NOT NULL DEFAULT '{}',
+            failure       TEXT,
+            finished_at_ms INTEGER
+        ) STRICT;
+        INSERT INTO releases_v4 (version, created_at_ms, description, source_dir, env, manifest,
+                                 status)
+            SELECT version, created_at_ms, description, source_dir, env, manifest, status
+            FROM releases;
+        DROP TABLE releases;
+        ALTER TABLE releases_v4 RENAME TO releases;
+        CREATE UNIQUE INDEX releases_one_current ON releases (status) WHERE status = 'current';
+        -- At most one release is being deployed at any time.
+        CREATE UNIQUE INDEX releases_one_pending ON releases (status) WHERE status = 'pending';
+
+        -- The release phase: one row per release, written before its command starts, so that
+        -- a crash can never make it run twice.
+        CREATE TABLE release_phase (
+            version        INTEGER PRIMARY KEY,
+            state          TEXT NOT NULL
+                               CHECK (state IN ('running', 'succeeded', 'failed', 'interrupted')),
+            started_at_ms  INTEGER NOT NULL,
+            finished_at_ms INTEGER,
+            detail         TEXT
+        ) STRICT;
+    "#,
+    },
 ];
 
 /// The newest schema version this build of pier knows.

@@ -71,6 +71,7 @@ fn release(source: &str, env: &[(&str, &str)], manifest: &str) -> NewRelease {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         manifest: manifest.to_owned(),
+        ..NewRelease::default()
     }
 }
 
@@ -627,4 +628,93 @@ fn settings_survive_reopening() {
         state.setting("router.maintenance").unwrap().as_deref(),
         Some("off")
     );
+}
+
+#[test]
+fn a_deploy_is_pending_then_current_and_only_one_runs_at_a_time() {
+    let h = Harness::new();
+    let state = h.open();
+    let (v1, _) = state.ensure_release(&release("/src/a", &[], "m")).unwrap();
+    let deploy = NewRelease {
+        source: pier_state::ReleaseSource::Git,
+        commit: Some("abc1234".into()),
+        artifact: pier_state::NewArtifact::Own,
+        config: BTreeMap::from([("FOO".to_string(), "bar".to_string())]),
+        ..release("/src/a", &[], "m")
+    };
+    let v2 = state.begin_release(&deploy).unwrap();
+    assert_eq!(v2.status, ReleaseStatus::Pending);
+    assert_eq!(v2.artifact, Some(2));
+    // A second deploy while one is pending changes nothing.
+    let conflict = state.begin_release(&deploy).unwrap_err();
+    assert!(matches!(conflict, StateError::Conflict(_)), "{conflict}");
+    assert_eq!(state.releases().unwrap().len(), 2);
+    assert_eq!(
+        state.current_release().unwrap().unwrap().version,
+        v1.version
+    );
+
+    let v2 = state
+        .complete_release(2, ReleaseStatus::Superseded)
+        .unwrap();
+    assert_eq!(v2.status, ReleaseStatus::Current);
+    assert_eq!(v2.config["FOO"], "bar");
+    assert_eq!(
+        state.release(1).unwrap().unwrap().status,
+        ReleaseStatus::Superseded
+    );
+    assert_eq!(state.previous_release().unwrap().unwrap().version, 1);
+
+    // A failed release leaves the current one; a rollback marks the one it replaces.
+    let v3 = state.begin_release(&deploy).unwrap();
+    state
+        .fail_release(v3.version, "readiness never passed")
+        .unwrap();
+    let failed = state.release(3).unwrap().unwrap();
+    assert_eq!(failed.status, ReleaseStatus::Failed);
+    assert_eq!(failed.failure.as_deref(), Some("readiness never passed"));
+    assert_eq!(state.current_release().unwrap().unwrap().version, 2);
+    let rollback = NewRelease {
+        artifact: pier_state::NewArtifact::Of(1),
+        ..deploy.clone()
+    };
+    let v4 = state.begin_release(&rollback).unwrap();
+    state
+        .complete_release(v4.version, ReleaseStatus::RolledBack)
+        .unwrap();
+    assert_eq!(
+        state.release(2).unwrap().unwrap().status,
+        ReleaseStatus::RolledBack
+    );
+    assert_eq!(state.previous_release().unwrap().unwrap().version, 2);
+}
+
+#[test]
+fn an_interrupted_deploy_fails_and_its_release_phase_never_runs_again() {
+    let h = Harness::new();
+    let state = h.open();
+    state.ensure_release(&release("/src/a", &[], "m")).unwrap();
+    let v2 = state.begin_release(&release("/src/b", &[], "m")).unwrap();
+    state.begin_release_phase(v2.version).unwrap();
+    drop(state);
+    let state = h.open();
+    assert_eq!(
+        state.fail_interrupted_releases("interrupted").unwrap(),
+        vec![2]
+    );
+    assert_eq!(
+        state.release(2).unwrap().unwrap().status,
+        ReleaseStatus::Failed
+    );
+    assert_eq!(
+        state.release_phase(2).unwrap().unwrap().state,
+        "interrupted"
+    );
+    assert!(matches!(
+        state.begin_release_phase(2).unwrap_err(),
+        StateError::Conflict(_)
+    ));
+    state.begin_release_phase(1).unwrap();
+    state.finish_release_phase(1, true, "exit code 0").unwrap();
+    assert_eq!(state.release_phase(1).unwrap().unwrap().state, "succeeded");
 }

@@ -17,6 +17,12 @@ pub enum EventKind {
     Stopped,
     SpawnFailed,
     Scaled,
+    /// Marked not ready before a stop: the router stops sending it requests.
+    Draining,
+    RolloutStarted,
+    RolloutProgress,
+    RolloutCompleted,
+    RolloutFailed,
 }
 
 impl EventKind {
@@ -34,6 +40,11 @@ impl EventKind {
             EventKind::Stopped => "replica.stopped",
             EventKind::SpawnFailed => "replica.spawn_failed",
             EventKind::Scaled => "service.scaled",
+            EventKind::Draining => "replica.draining",
+            EventKind::RolloutStarted => "rollout.started",
+            EventKind::RolloutProgress => "rollout.progress",
+            EventKind::RolloutCompleted => "rollout.completed",
+            EventKind::RolloutFailed => "rollout.failed",
         }
     }
 }

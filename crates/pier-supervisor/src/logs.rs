@@ -17,6 +17,8 @@ use tokio::sync::broadcast;
 
 /// Lines kept in memory for `pier logs` (Heroku's Logplex keeps 1,500; we keep more).
 pub const DEFAULT_RING_LINES: usize = 10_000;
+/// Config values shorter than this are not masked in logs.
+pub const MIN_MASKED_LEN: usize = 4;
 /// A log file is rotated when it grows past this size.
 pub const ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 /// Rotated files kept per service (`web.log.1` … `web.log.3`).
@@ -103,6 +105,8 @@ pub struct LogBus {
 
 struct Inner {
     ring: Mutex<Ring>,
+    /// Secret values (config vars) replaced in every line pushed.
+    masks: std::sync::RwLock<Arc<Vec<(String, String)>>>,
     tx: broadcast::Sender<Arc<LogLine>>,
     files: Option<Mutex<std_mpsc::Sender<ToFiles>>>,
 }
@@ -147,13 +151,45 @@ impl LogBus {
                     lines: VecDeque::new(),
                 }),
                 tx,
+                masks: std::sync::RwLock::new(Arc::new(Vec::new())),
                 files: files.map(Mutex::new),
             }),
         }
     }
 
+    /// Masks these values — `(name, value)` pairs of config vars — in every line pushed from
+    /// now on: each occurrence becomes `[masked NAME]`. Values shorter than
+    /// [`MIN_MASKED_LEN`] characters are not masked (they would garble every line).
+    pub fn set_masks(&self, vars: impl IntoIterator<Item = (String, String)>) {
+        let mut masks: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(_, value)| value.chars().count() >= MIN_MASKED_LEN)
+            .collect();
+        // Longest first, so a value containing another is masked whole.
+        masks.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
+        *self.inner.masks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(masks);
+    }
+
+    /// `text` with every masked value replaced.
+    pub fn mask(&self, text: String) -> String {
+        let masks = self
+            .inner
+            .masks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut text = text;
+        for (name, value) in masks.iter() {
+            if text.contains(value.as_str()) {
+                text = text.replace(value.as_str(), &format!("[masked {name}]"));
+            }
+        }
+        text
+    }
+
     /// Records a line now.
     pub fn push(&self, source: &str, stream: LogStream, text: impl Into<String>) {
+        let text = self.mask(text.into());
         let line = {
             let mut ring = self.inner.ring.lock().unwrap_or_else(|e| e.into_inner());
             let line = Arc::new(LogLine {
@@ -161,7 +197,7 @@ impl LogBus {
                 at: SystemTime::now(),
                 source: source.to_string(),
                 stream,
-                text: text.into(),
+                text,
             });
             ring.next_seq += 1;
             if ring.lines.len() == ring.capacity {

@@ -32,7 +32,6 @@ pub(crate) enum ReplicaCommand {
 pub(crate) struct ReplicaContext {
     pub app: String,
     pub shim: std::path::PathBuf,
-    pub release: Arc<RunRelease>,
     pub internal_urls: Arc<BTreeMap<String, String>>,
     pub logs: LogBus,
     pub events: mpsc::UnboundedSender<SupervisorEvent>,
@@ -40,10 +39,11 @@ pub(crate) struct ReplicaContext {
     pub drain: Option<crate::supervisor::DrainHook>,
 }
 
-/// The identity of one slot.
+/// The identity of one slot: which service of which release, at which index and port.
 #[derive(Clone)]
 pub(crate) struct Slot {
     pub id: u64,
+    pub release: Arc<RunRelease>,
     pub service: Arc<Service>,
     pub index: u32,
     pub port: Option<u16>,
@@ -158,7 +158,7 @@ impl Replica {
     }
 
     fn spawn_spec(&self, command: &str) -> SpawnSpec {
-        let release = &self.ctx.release;
+        let release = &self.slot.release;
         let id = ReplicaIdentity {
             app: &self.ctx.app,
             service: &self.slot.service.name,
@@ -321,6 +321,10 @@ impl Replica {
             s.state = ReplicaState::Stopping;
             s.ready = false;
         });
+        self.event(
+            EventKind::Draining,
+            "out of the routing table; draining requests in flight".into(),
+        );
         // Out of the routing table first; the requests it is serving finish before SIGTERM.
         // The drain and the stop share the grace period, as a Kubernetes preStop hook does.
         let started = tokio::time::Instant::now();
@@ -407,7 +411,7 @@ impl Replica {
             name: self.name.clone(),
             service: self.slot.service.name.clone(),
             index: self.slot.index,
-            release: self.ctx.release.version,
+            release: self.slot.release.version,
             state: ReplicaState::Starting,
             pid: None,
             port: self.slot.port,

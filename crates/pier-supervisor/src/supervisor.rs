@@ -1,6 +1,8 @@
-//! The supervisor actor: owns the formation (how many replicas of each service run), creates
-//! and retires replica actors, allocates ports, and executes scale, restart and shutdown
-//! orders. Callers hold a [`SupervisorHandle`].
+//! The supervisor actor: owns the formation (how many replicas of each service run, of which
+//! release), creates and retires replica actors, allocates ports and replica indices, and
+//! executes scale, restart, start/stop-one (for rollouts, see `rollout.rs`) and shutdown
+//! orders. Replicas of two releases may run side by side; each is labelled with its release.
+//! Callers hold a [`SupervisorHandle`].
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -26,13 +28,22 @@ pub const MAX_REPLICAS: u32 = 100;
 /// How long a rolling restart waits for each new replica to become ready.
 const RESTART_READY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// What runs: a release's code folder, environment and manifest snapshot.
+/// What runs: a release's code folder, environment (the manifest's `[env]` with the config
+/// vars over it) and manifest snapshot.
 #[derive(Debug, Clone)]
 pub struct RunRelease {
     pub version: u32,
     pub dir: PathBuf,
     pub env: BTreeMap<String, String>,
     pub manifest: Arc<Manifest>,
+}
+
+/// A replica started on order (by a rollout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaRef {
+    pub id: u64,
+    /// `web.3`.
+    pub name: String,
 }
 
 /// Everything the supervisor starts with.
@@ -89,6 +100,14 @@ enum Order {
         oneshot::Sender<Result<Vec<mpsc::Sender<ReplicaCommand>>, SupervisorError>>,
     ),
     Shutdown(oneshot::Sender<()>),
+    Start(
+        String,
+        Arc<RunRelease>,
+        oneshot::Sender<Result<ReplicaRef, SupervisorError>>,
+    ),
+    Stop(u64, oneshot::Sender<()>),
+    SetCurrent(Arc<RunRelease>, oneshot::Sender<()>),
+    Current(oneshot::Sender<Arc<RunRelease>>),
 }
 
 /// A handle on the running supervisor. Cheap to clone.
@@ -97,6 +116,7 @@ pub struct SupervisorHandle {
     orders: mpsc::Sender<Order>,
     status: watch::Receiver<Vec<ReplicaStatus>>,
     logs: LogBus,
+    pub(crate) events: mpsc::UnboundedSender<SupervisorEvent>,
 }
 
 impl SupervisorHandle {
@@ -143,6 +163,43 @@ impl SupervisorHandle {
         Ok(results)
     }
 
+    /// The release new replicas of a scale-up run (the last one rolled out).
+    pub async fn current_release(&self) -> Result<Arc<RunRelease>, SupervisorError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Order::Current(tx)).await?;
+        rx.await.map_err(|_| SupervisorError::ShutDown)
+    }
+
+    /// Starts one replica of `service` running `release`, at the lowest free index.
+    pub(crate) async fn start_replica(
+        &self,
+        service: &str,
+        release: Arc<RunRelease>,
+    ) -> Result<ReplicaRef, SupervisorError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Order::Start(service.to_string(), release, tx))
+            .await?;
+        rx.await.map_err(|_| SupervisorError::ShutDown)?
+    }
+
+    /// Takes one replica out of the formation and stops it gracefully (drain, SIGTERM) in the
+    /// background; returns once the stop has begun.
+    pub(crate) async fn stop_replica(&self, id: u64) -> Result<(), SupervisorError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Order::Stop(id, tx)).await?;
+        rx.await.map_err(|_| SupervisorError::ShutDown)
+    }
+
+    /// Makes `release` the one scale-ups and `pier ps` consider current.
+    pub(crate) async fn set_current(
+        &self,
+        release: Arc<RunRelease>,
+    ) -> Result<(), SupervisorError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Order::SetCurrent(release, tx)).await?;
+        rx.await.map_err(|_| SupervisorError::ShutDown)
+    }
+
     /// Stops every replica gracefully and waits until all have exited.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
@@ -161,7 +218,8 @@ impl SupervisorHandle {
 
 /// Starts the supervisor and every replica of the formation.
 pub fn start(config: SupervisorConfig) -> Result<SupervisorHandle, SupervisorError> {
-    let manifest = config.release.manifest.clone();
+    let current = Arc::new(config.release);
+    let manifest = current.manifest.clone();
     let mut ports = PortAllocator::new(manifest.supervisor.port_range);
     let desired = desired_formation(&manifest, &config.formation);
     // Internal services' first replica gets its port now so every replica can be told the URL.
@@ -180,16 +238,16 @@ pub fn start(config: SupervisorConfig) -> Result<SupervisorHandle, SupervisorErr
     let ctx = Arc::new(ReplicaContext {
         app: manifest.app.clone(),
         shim: config.shim,
-        release: Arc::new(config.release),
         internal_urls: Arc::new(internal_urls),
         logs: config.logs.clone(),
-        events: config.events,
+        events: config.events.clone(),
         board,
         drain: config.drain,
     });
     let (orders, rx) = mpsc::channel(16);
     let mut actor = Supervisor {
         ctx,
+        current,
         ports,
         first_ports,
         services: BTreeMap::new(),
@@ -204,6 +262,7 @@ pub fn start(config: SupervisorConfig) -> Result<SupervisorHandle, SupervisorErr
         orders,
         status,
         logs: config.logs,
+        events: config.events,
     })
 }
 
@@ -264,15 +323,24 @@ struct Running {
     task: JoinHandle<()>,
 }
 
+/// A replica being stopped; its index stays taken until it has exited.
+struct Retiring {
+    service: String,
+    index: u32,
+    task: JoinHandle<()>,
+}
+
 struct Supervisor {
     ctx: Arc<ReplicaContext>,
+    /// The release scale-ups start.
+    current: Arc<RunRelease>,
     ports: PortAllocator,
     /// Ports reserved for replica 1 of internal services (their `<NAME>_URL`).
     first_ports: BTreeMap<String, u16>,
     services: BTreeMap<String, Vec<Running>>,
     next_id: u64,
-    /// Replicas being stopped after a scale-down.
-    retiring: Vec<JoinHandle<()>>,
+    /// Replicas being stopped (scale-down, rollout).
+    retiring: Vec<Retiring>,
 }
 
 impl Supervisor {
@@ -290,14 +358,29 @@ impl Supervisor {
                     let _ = reply.send(());
                     return;
                 }
+                Order::Start(service, release, reply) => {
+                    self.retiring.retain(|r| !r.task.is_finished());
+                    let _ = reply.send(self.start_one(&service, release));
+                }
+                Order::Stop(id, reply) => {
+                    self.stop_one(id);
+                    let _ = reply.send(());
+                }
+                Order::SetCurrent(release, reply) => {
+                    self.current = release;
+                    let _ = reply.send(());
+                }
+                Order::Current(reply) => {
+                    let _ = reply.send(self.current.clone());
+                }
             }
-            self.retiring.retain(|task| !task.is_finished());
+            self.retiring.retain(|r| !r.task.is_finished());
         }
         self.shutdown().await;
     }
 
     fn scale(&mut self, changes: BTreeMap<String, u32>) -> Result<(), SupervisorError> {
-        check_formation(&self.ctx.release.manifest, &changes)?;
+        check_formation(&self.current.manifest, &changes)?;
         for (name, count) in &changes {
             let before = self.services.get(name).map_or(0, Vec::len);
             self.set_replicas(name, *count)?;
@@ -313,38 +396,113 @@ impl Supervisor {
     }
 
     fn set_replicas(&mut self, name: &str, count: u32) -> Result<(), SupervisorError> {
-        let service = Arc::new(self.service(name)?.clone());
-        let current = self.services.get(name).map_or(0, Vec::len) as u32;
-        for index in current + 1..=count {
-            let port = self.port_for(&service, index)?;
-            let slot = Slot {
-                id: self.next_id,
-                service: service.clone(),
-                index,
-                port,
-            };
-            self.next_id += 1;
-            let (commands, task) = replica::spawn(self.ctx.clone(), slot.clone());
-            self.services
-                .entry(name.to_string())
-                .or_default()
-                .push(Running {
-                    slot,
-                    commands,
-                    task,
-                });
+        self.service(name)?;
+        while self.services.get(name).map_or(0, Vec::len) < count as usize {
+            self.start_one(name, self.current.clone())?;
         }
         let running = self.services.entry(name.to_string()).or_default();
+        let mut gone = Vec::new();
         while running.len() as u32 > count {
-            let Some(gone) = running.pop() else { break };
-            let port = gone.slot.port;
-            let _ = gone.commands.try_send(ReplicaCommand::Stop);
-            self.retiring.push(gone.task);
-            if let Some(port) = port.filter(|p| self.first_ports.get(name) != Some(p)) {
-                self.ports.release(port);
-            }
+            let Some(replica) = running.pop() else { break };
+            gone.push(replica.slot.id);
+        }
+        for id in gone {
+            self.retire(name, id);
         }
         Ok(())
+    }
+
+    /// Starts one replica of `name` from `release`'s definition of the service.
+    fn start_one(
+        &mut self,
+        name: &str,
+        release: Arc<RunRelease>,
+    ) -> Result<ReplicaRef, SupervisorError> {
+        let service = release
+            .manifest
+            .services
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SupervisorError::UnknownService {
+                name: name.to_string(),
+                known: release
+                    .manifest
+                    .services
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let service = Arc::new(service);
+        let index = self.free_index(name);
+        let port = self.port_for(&service, index)?;
+        let slot = Slot {
+            id: self.next_id,
+            release,
+            service,
+            index,
+            port,
+        };
+        self.next_id += 1;
+        let reference = ReplicaRef {
+            id: slot.id,
+            name: slot.name(),
+        };
+        let (commands, task) = replica::spawn(self.ctx.clone(), slot.clone());
+        self.services
+            .entry(name.to_string())
+            .or_default()
+            .push(Running {
+                slot,
+                commands,
+                task,
+            });
+        Ok(reference)
+    }
+
+    /// The lowest index no running or stopping replica of `name` holds, so that two replicas
+    /// never share a name (the router drains by name).
+    fn free_index(&self, name: &str) -> u32 {
+        let running = self.services.get(name).into_iter().flatten();
+        let taken: std::collections::BTreeSet<u32> = running
+            .map(|r| r.slot.index)
+            .chain(
+                self.retiring
+                    .iter()
+                    .filter(|r| r.service == name && !r.task.is_finished())
+                    .map(|r| r.index),
+            )
+            .collect();
+        (1..).find(|i| !taken.contains(i)).unwrap_or(1)
+    }
+
+    fn stop_one(&mut self, id: u64) {
+        let found = self
+            .services
+            .iter()
+            .find_map(|(name, list)| list.iter().any(|r| r.slot.id == id).then(|| name.clone()));
+        if let Some(name) = found {
+            self.retire(&name, id);
+        }
+    }
+
+    /// Takes replica `id` of `name` out of the formation and stops it in the background.
+    fn retire(&mut self, name: &str, id: u64) {
+        let running = self.services.entry(name.to_string()).or_default();
+        let gone = match running.iter().position(|r| r.slot.id == id) {
+            Some(i) => running.remove(i),
+            None => return,
+        };
+        let _ = gone.commands.try_send(ReplicaCommand::Stop);
+        let port = gone.slot.port;
+        self.retiring.push(Retiring {
+            service: name.to_string(),
+            index: gone.slot.index,
+            task: gone.task,
+        });
+        if let Some(port) = port.filter(|p| self.first_ports.get(name) != Some(p)) {
+            self.ports.release(port);
+        }
     }
 
     fn port_for(&mut self, service: &Service, index: u32) -> Result<Option<u16>, SupervisorError> {
@@ -356,7 +514,7 @@ impl Supervisor {
         {
             return Ok(Some(*port));
         }
-        let manifest = self.ctx.release.manifest.clone();
+        let manifest = self.current.manifest.clone();
         allocate(&mut self.ports, &manifest).map(Some)
     }
 
@@ -390,7 +548,10 @@ impl Supervisor {
         self.ctx
             .logs
             .push("pier", LogStream::System, "stopping all processes");
-        let mut tasks = std::mem::take(&mut self.retiring);
+        let mut tasks: Vec<_> = std::mem::take(&mut self.retiring)
+            .into_iter()
+            .map(|r| r.task)
+            .collect();
         for running in std::mem::take(&mut self.services).into_values().flatten() {
             let _ = running.commands.send(ReplicaCommand::Stop).await;
             tasks.push(running.task);
@@ -401,7 +562,7 @@ impl Supervisor {
     }
 
     fn service(&self, name: &str) -> Result<&Service, SupervisorError> {
-        let services = &self.ctx.release.manifest.services;
+        let services = &self.current.manifest.services;
         services
             .get(name)
             .ok_or_else(|| SupervisorError::UnknownService {

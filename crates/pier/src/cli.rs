@@ -105,6 +105,76 @@ pub enum Command {
     },
     /// Stop the daemon and every process it runs (gracefully)
     Down,
+    /// Make a release of the app's code (git HEAD, or the working tree with --dirty), build it,
+    /// run its release command, and roll it out with zero downtime
+    #[command(
+        after_help = "The build runs in the release's own snapshot (.pier/releases/vN/src) with $PIER_CACHE_DIR, a folder kept across deploys, for caches (e.g. CARGO_TARGET_DIR).
+
+Examples:
+  pier deploy                          the git HEAD of the app in the current folder
+  pier deploy --dirty                  the working tree, uncommitted changes included
+  pier deploy examples/classroom --description 'New question page'"
+    )]
+    Deploy {
+        /// App folder [default: .]
+        dir: Option<PathBuf>,
+        /// Deploy the working tree (uncommitted changes included) instead of the git HEAD
+        #[arg(long)]
+        dirty: bool,
+        /// Describe the release in `pier releases` [default: `Deploy <commit>`]
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+    /// List releases: version, time, source, status (current, superseded, failed, rolled back)
+    #[command(after_help = "Examples:
+  pier releases
+  pier releases --json
+  pier releases --log v7    the build, release phase and rollout of v7")]
+    Releases {
+        /// Print the log of one release (build, release phase, rollout) instead
+        #[arg(long, value_name = "VERSION")]
+        log: Option<String>,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Roll back: a new release with an earlier release's code and config, rolled out
+    #[command(after_help = "Examples:
+  pier rollback        back to the previous release
+  pier rollback v3     a new release running v3's code and config")]
+    Rollback {
+        /// The release to return to (`v3`) [default: the previous release]
+        version: Option<String>,
+    },
+    /// Show the config vars; `set` and `unset` make a new release and roll it out
+    #[command(after_help = "Examples:
+  pier config
+  pier config set DATABASE_URL=postgres://db/app LOG_LEVEL=debug
+  pier config unset LOG_LEVEL")]
+    Config {
+        #[command(subcommand)]
+        command: Option<ConfigCommand>,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a one-off process with the current release's code and env; exits with its exit code
+    #[command(
+        after_help = "One argument is a shell command line; several are a program and its arguments.
+
+Examples:
+  pier run -- printenv DATABASE_URL
+  pier run --service worker -- bin/rake db:migrate
+  pier run -- 'echo $PIER_RELEASE && ls'"
+    )]
+    Run {
+        /// Whose env the process gets [default: web, else the first service]
+        #[arg(long, short)]
+        service: Option<String>,
+        /// The command, after `--`
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Show or switch maintenance mode: public requests get a 503 page (H80), processes keep running
     #[command(
         after_help = "Examples:\n  pier maintenance        show the mode\n  pier maintenance on     serve the maintenance page\n  pier maintenance off"
@@ -238,6 +308,21 @@ pub enum MetricsCommand {
     },
 }
 
+/// `pier config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Set config vars (KEY=VALUE …): a new release, rolled out
+    Set {
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+    /// Remove config vars (KEY …): a new release, rolled out
+    Unset {
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+}
+
 /// `pier jobs` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
@@ -324,6 +409,10 @@ pub struct UpArgs {
     /// Skip the [build] step
     #[arg(long)]
     pub no_build: bool,
+    /// Run the app folder in place (built and recorded as a release) even when a deployed
+    /// release is current [default: the current release if one was deployed]
+    #[arg(long)]
+    pub source: bool,
     /// Do not log each routed request (`pier logs router`), for very high request rates
     #[arg(long)]
     pub no_access_log: bool,

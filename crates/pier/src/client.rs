@@ -39,6 +39,14 @@ impl Client {
         Ok(Client { base, http })
     }
 
+    /// The daemon running for the app in `dir`, else the default address.
+    pub fn for_dir(dir: &Path) -> anyhow::Result<Client> {
+        match pier_state::read_daemon_info(&dir.join(".pier")) {
+            Some(info) => Client::new(Some(&info.api)),
+            None => Client::new(None),
+        }
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let response = self.send(Method::GET, path, None::<&()>).await?;
         decode(response).await

@@ -4,7 +4,8 @@
 //!   ready, an internal error);
 //! - 2: invalid input — arguments, the manifest, or a request the daemon rejected; nothing
 //!   was changed;
-//! - 3: no daemon answers at the API address.
+//! - 3: no daemon answers at the API address;
+//! - `pier run` exits with its command's exit code instead.
 
 use std::process::ExitCode;
 
@@ -40,6 +41,15 @@ impl Exit {
         .into()
     }
 
+    /// Exit with `code` and print nothing: `pier run` passes on its command's exit code.
+    pub fn silent(code: u8) -> anyhow::Error {
+        Exit {
+            code,
+            message: String::new(),
+        }
+        .into()
+    }
+
     pub fn unreachable(message: impl Into<String>) -> anyhow::Error {
         Exit {
             code: 3,
@@ -55,6 +65,11 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
         return ExitCode::SUCCESS;
     };
     let code = error.downcast_ref::<Exit>().map_or(1, |e| e.code);
-    eprintln!("error: {error:#}");
+    if error
+        .downcast_ref::<Exit>()
+        .is_none_or(|e| !e.message.is_empty())
+    {
+        eprintln!("error: {error:#}");
+    }
     ExitCode::from(code)
 }

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod context;
+mod deploy;
 mod job;
 mod metrics;
 mod probe;
@@ -41,7 +42,12 @@ pub(crate) fn manifest(
     let (supervisor, backoff) = settings::supervisor(&mut ctx, &raw.supervisor);
     let resources =
         settings::resources(&mut ctx, &raw.resources, "resources", Resources::default());
-    let defaults = ServiceDefaults { backoff, resources };
+    let deploy = deploy::app(&mut ctx, &raw.deploy);
+    let defaults = ServiceDefaults {
+        backoff,
+        resources,
+        rollout: deploy.rollout,
+    };
     let services = services(&mut ctx, &raw.services, &defaults);
     ports_fit(&mut ctx, raw, &supervisor, &services);
     Manifest {
@@ -68,6 +74,7 @@ pub(crate) fn manifest(
         supervisor,
         router: settings::router(&mut ctx, &raw.router),
         metrics: metrics::metrics(&mut ctx, &raw.metrics),
+        deploy,
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::diagnostics::Problem;
-use crate::model::{Autoscale, Backoff, Resources, Service};
+use crate::model::{Autoscale, Backoff, Resources, Rollout, Service};
 use crate::raw::{Opt, RawAutoscale, RawService};
 use crate::validate::context::{Ctx, Zero, join};
 use crate::validate::probe::{ProbeKind, probe};
@@ -22,6 +22,7 @@ pub(crate) const TERMINATION_GRACE: Duration = Duration::from_secs(30);
 pub(crate) struct ServiceDefaults {
     pub backoff: Backoff,
     pub resources: Resources,
+    pub rollout: Rollout,
 }
 
 pub(crate) fn service(
@@ -80,6 +81,7 @@ pub(crate) fn service(
         autoscale: autoscale(ctx, &value.autoscale, &join(&path, "autoscale"), &resources),
         resources,
         env: ctx.env(&value.env, &join(&path, "env")),
+        rollout: crate::validate::deploy::service(ctx, &value.deploy, &path, defaults.rollout),
     }
 }
 

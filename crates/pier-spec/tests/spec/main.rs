@@ -5,6 +5,7 @@
 mod harness;
 
 mod defaults;
+mod deploy;
 mod docs;
 mod errors;
 mod fixture;

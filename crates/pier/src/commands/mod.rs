@@ -11,8 +11,10 @@ mod maintenance;
 mod metrics;
 mod ps;
 mod query;
+mod releases;
 mod restart;
 mod route;
+mod run;
 mod scale;
 
 use crate::cli::{Cli, Command};
@@ -33,7 +35,18 @@ fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
     if let Command::Scale { changes, .. } = &command {
         scale::parse_changes(changes)?;
     }
-    let client = Client::new(api)?;
+    if let Command::Config {
+        command: Some(crate::cli::ConfigCommand::Set { pairs }),
+        ..
+    } = &command
+    {
+        releases::parse_pairs(pairs)?;
+    }
+    let client = match &command {
+        // `pier deploy DIR` talks to the daemon of DIR.
+        Command::Deploy { dir: Some(dir), .. } if api.is_none() => Client::for_dir(dir)?,
+        _ => Client::new(api)?,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -50,6 +63,21 @@ fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
             Command::Restart { target } => restart::run(&client, target).await,
             Command::Events { name, lines, json } => events::run(&client, name, lines, json).await,
             Command::Down => down::run(&client).await,
+            Command::Deploy {
+                dir,
+                dirty,
+                description,
+            } => releases::deploy(&client, dir.as_deref(), dirty, description).await,
+            Command::Releases { log, json } => releases::releases(&client, log, json).await,
+            Command::Rollback { version } => releases::rollback(&client, version).await,
+            Command::Config { command, json } => releases::config(&client, command, json).await,
+            Command::Run { service, command } => {
+                let code = run::run(&client, service, command).await?;
+                if code != 0 {
+                    return Err(crate::exit::Exit::silent(code));
+                }
+                Ok(())
+            }
             Command::Maintenance { switch } => maintenance::run(&client, switch).await,
             Command::Route { command } => route::run(&client, command).await,
             Command::Jobs { command, json } => jobs::run(&client, command, json).await,

@@ -8,6 +8,7 @@
 //! held, so a failing start leaves nothing running.
 
 mod build;
+mod deploy;
 mod edge;
 mod metrics;
 mod recorder;
@@ -77,20 +78,46 @@ async fn run(
 
     let (stopping, _) = watch::channel(false);
     spawn_signal_watch(stopping.clone());
-    if let Some(build) = &manifest.build
-        && !args.no_build
-    {
-        build::run(
-            &build.command,
-            &dir,
-            &shim,
-            &logs,
-            style,
-            stopping.subscribe(),
-        )
-        .await?;
-    }
-    let release = release::record(&state, &dir, &manifest).await?;
+    recover_deploys(&state).await?;
+    let paths = deploy::Paths::new(&state_dir);
+    let (manifest, run_dir, release) = match release::deployed(&state, args.source).await? {
+        Some(release) => {
+            let mut deployed = deploy::manifest_of(&paths, &release).map_err(|e| {
+                Exit::failed(format!(
+                    "cannot run the current release v{}: {e:#}; run the app folder with `pier up --source`",
+                    release.version
+                ))
+            })?;
+            deployed.supervisor.port_range = manifest.supervisor.port_range;
+            console::step(
+                style,
+                &format!(
+                    "running the deployed release v{} ({}); `pier up --source` runs the app folder instead",
+                    release.version, release.description
+                ),
+            );
+            (deployed, paths.code_dir(&release), release)
+        }
+        None => {
+            if let Some(build) = &manifest.build
+                && !args.no_build
+            {
+                build::run(
+                    &build.command,
+                    &dir,
+                    &shim,
+                    &logs,
+                    style,
+                    stopping.subscribe(),
+                )
+                .await?;
+            }
+            let release = release::record(&state, &dir, &manifest).await?;
+            (manifest, dir.clone(), release)
+        }
+    };
+    let run_env = deploy::release_env(&manifest, &release.config);
+    logs.set_masks(release.config.clone());
     let formation = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || state.formation()).await??
@@ -163,8 +190,8 @@ async fn run(
         logs: &logs,
         release: pier_scheduler::JobRelease {
             version: release.version,
-            dir: dir.clone(),
-            env: release.env.clone(),
+            dir: run_dir.clone(),
+            env: run_env.clone(),
         },
         internal_urls: &edge.internal_urls,
         metrics: pier_scheduler::SchedulerMetrics::new(&mut registry),
@@ -173,12 +200,12 @@ async fn run(
     let supervisor = pier_supervisor::start(SupervisorConfig {
         release: RunRelease {
             version: release.version,
-            dir: dir.clone(),
-            env: release.env.clone(),
+            dir: run_dir.clone(),
+            env: run_env,
             manifest: manifest.clone(),
         },
         formation,
-        shim,
+        shim: shim.clone(),
         logs: logs.clone(),
         events: events_tx,
         internal_urls: edge.internal_urls.clone(),
@@ -212,7 +239,16 @@ async fn run(
         ),
     );
 
+    let releases = Arc::new(deploy::Deployer::new(
+        state.clone(),
+        supervisor.clone(),
+        logs.clone(),
+        &dir,
+        shim,
+        edge.internal_urls.clone(),
+    ));
     let ctx = Arc::new(ApiContext {
+        releases,
         supervisor: supervisor.clone(),
         state: state.clone(),
         manifest: manifest.clone(),
@@ -275,6 +311,22 @@ async fn run(
     logs.flush_files(std::time::Duration::from_secs(2));
     console::step(style, "stopped");
     drop(lock);
+    Ok(())
+}
+
+/// A deploy the previous daemon did not finish failed; its release phase is never re-run.
+async fn recover_deploys(state: &State) -> anyhow::Result<()> {
+    let state = state.clone();
+    let failed = tokio::task::spawn_blocking(move || {
+        state.fail_interrupted_releases("interrupted: the daemon stopped during its deploy")
+    })
+    .await??;
+    for version in failed {
+        tracing::warn!(
+            version,
+            "a deploy was interrupted by a daemon stop; marked failed"
+        );
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod orphans;
 mod probes;
 mod procfile;
 mod query;
+mod releases;
 mod router;
 mod split;
 mod tidy;
