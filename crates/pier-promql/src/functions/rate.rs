@@ -23,7 +23,13 @@ pub(super) fn extrapolated(
     let range_seconds = (range_end - range_start) as f64 / 1000.0;
     let mut out = Vec::with_capacity(matrix.len());
     for series in matrix {
-        let Some(v) = extrapolate(&series.points, range_start, range_end, is_counter) else {
+        let Some(v) = extrapolate(
+            series.points,
+            series.resets,
+            range_start,
+            range_end,
+            is_counter,
+        ) else {
             continue;
         };
         let v = if is_rate { v / range_seconds } else { v };
@@ -36,9 +42,11 @@ pub(super) fn extrapolated(
 }
 
 /// `increase`/`delta` of one series over `(range_start, range_end]`, or `None` with fewer
-/// than two samples.
+/// than two samples. `resets`, when known, is how many adjacent pairs of `points` go down:
+/// with none, a counter's reset scan would add nothing and is skipped.
 fn extrapolate(
     points: &[(i64, f64)],
+    resets: Option<usize>,
     range_start: i64,
     range_end: i64,
     is_counter: bool,
@@ -49,7 +57,7 @@ fn extrapolate(
     let (first_t, first_v) = points[0];
     let (last_t, last_v) = points[points.len() - 1];
     let mut result = last_v - first_v;
-    if is_counter {
+    if is_counter && resets != Some(0) {
         for w in points.windows(2) {
             if w[1].1 < w[0].1 {
                 result += w[0].1;
@@ -168,7 +176,8 @@ mod tests {
 
     fn run(name: &str, matrix: &[Series], ts: i64, range: i64) -> (Vec<f64>, Annotations) {
         let mut ann = Annotations::default();
-        let args = [Arg::Matrix(matrix)];
+        let views = super::super::views(matrix);
+        let args = [Arg::Matrix(&views)];
         let out = call(FnCall {
             name,
             args: &args,
