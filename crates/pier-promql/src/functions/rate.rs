@@ -1,6 +1,8 @@
 //! `rate`, `increase`, `delta` (extrapolated over the window) and `irate`, `idelta` (the
 //! last two samples), as Prometheus's `extrapolatedRate` and `instantValue`.
 
+use pier_tsdb::Labels;
+
 use super::args::sample;
 use super::gofmt::quote;
 use super::{FnCall, Sample};
@@ -34,7 +36,7 @@ pub(super) fn extrapolated(
         };
         let v = if is_rate { v / range_seconds } else { v };
         if is_counter {
-            maybe_not_a_counter(call.annotations, series.labels.metric_name());
+            maybe_not_a_counter(call.annotations, metric_name(series.labels));
         }
         out.push(sample(series.labels.clone(), call.ts, v, true));
     }
@@ -87,6 +89,15 @@ fn extrapolate(
 
     let factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
     Some(result * factor)
+}
+
+/// The metric name; `__name__` sorts first in nearly every label set, so look there before
+/// searching (this runs for every series at every step).
+fn metric_name(labels: &Labels) -> Option<&str> {
+    match labels.iter().next() {
+        Some(first) if first.name == "__name__" => Some(&first.value),
+        _ => labels.metric_name(),
+    }
 }
 
 /// Prometheus's info for `rate`/`increase` over a metric whose name does not look like a
