@@ -167,6 +167,13 @@ impl SeriesCursor {
             return None;
         }
         let t = t.max(self.mint);
+        // The common case, reading on: the next decoded sample is the one.
+        if let Some(&s) = self.buf.get(self.pos)
+            && s.0 >= t
+            && s.0 <= self.maxt
+        {
+            return Some(s);
+        }
         loop {
             let skip = self.buf[self.pos..].partition_point(|s| s.0 < t);
             self.pos += skip;

@@ -28,12 +28,22 @@ pub fn write_timestamp(out: &mut String, t_ms: i64) {
 
 /// A float as Go's `strconv.FormatFloat(f, 'f' or 'e', -1, 64)` spells it, with the choice
 /// Prometheus makes: exponent form when `|f| < 1e-6` or `|f| >= 1e21` (and not zero).
+#[cfg(test)]
 pub fn format_float(f: f64) -> String {
+    let mut out = String::new();
+    write_float(&mut out, f);
+    out
+}
+
+/// Appends `f` as [`format_float`] spells it, without an intermediate string.
+pub fn write_float(out: &mut String, f: f64) {
     if f.is_nan() {
-        return "NaN".into();
+        out.push_str("NaN");
+        return;
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+        out.push_str(if f > 0.0 { "+Inf" } else { "-Inf" });
+        return;
     }
     let abs = f.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
@@ -43,16 +53,23 @@ pub fn format_float(f: f64) -> String {
         let (mantissa, exponent) = text.split_once('e').expect("`{:e}` has an exponent");
         let exponent: i32 = exponent.parse().expect("`{:e}` exponent is an integer");
         let sign = if exponent < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+        let _ = write!(out, "{mantissa}e{sign}{:02}", exponent.unsigned_abs());
     } else {
         // Rust's `Display` for f64 is the shortest round-trip decimal, never an exponent,
         // and `-0` for negative zero: Go's `'f', -1`.
-        format!("{f}")
+        let _ = write!(out, "{f}");
     }
 }
 
-/// Appends a JSON string literal.
+/// Appends a JSON string literal (as `serde_json` writes it).
 pub fn write_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // Nothing to escape: the common case for label names and values.
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     out.push_str(&serde_json::to_string(s).expect("a string serialises"));
 }
 
@@ -61,7 +78,7 @@ pub fn write_point(out: &mut String, t_ms: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t_ms);
     out.push_str(",\"");
-    out.push_str(&format_float(v));
+    write_float(out, v);
     out.push_str("\"]");
 }
 
@@ -205,6 +222,24 @@ mod tests {
         ];
         for (f, want) in cases {
             assert_eq!(format_float(*f), *want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        for s in [
+            "",
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "tab\t",
+            "\u{1}",
+            "é <&>",
+            "x\u{7f}",
+        ] {
+            let mut out = String::new();
+            write_str(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
         }
     }
 

@@ -3,8 +3,6 @@
 //! per step the way Prometheus does (compensated sums, its incremental mean fallback, its
 //! NaN rules). Groups appear in order of their first input sample.
 
-use std::collections::HashMap;
-
 use pier_tsdb::Labels;
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN,
@@ -14,13 +12,14 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::build::build;
 use super::ctx::Ctx;
+use super::grouping::Grouping;
 use super::heap::{Direction, KHeap};
 use super::kahan::kahan_inc;
 use super::node::Node;
 use super::step::StepValue;
 use super::time::Times;
 use crate::error::QueryError;
-use crate::value::{Sample, drop_labels, keep_labels, with_label};
+use crate::value::{Sample, with_label};
 
 /// An aggregation with its operand and parameter.
 pub(super) struct AggregateNode {
@@ -28,6 +27,10 @@ pub(super) struct AggregateNode {
     without: bool,
     /// Grouping labels, sorted.
     grouping: Vec<String>,
+    /// Group ids and labels, kept across steps.
+    groups: Grouping,
+    /// Per group id, its index in the step's output (`usize::MAX`: none yet); reused.
+    slots: Vec<usize>,
     param: Option<Node>,
     expr: Node,
 }
@@ -60,7 +63,9 @@ impl AggregateNode {
         Ok(Self {
             op: a.op.id(),
             without,
+            groups: Grouping::new(without, grouping.clone()),
             grouping,
+            slots: Vec::new(),
             param,
             expr: build(ctx, &a.expr, times)?,
         })
@@ -111,67 +116,59 @@ impl AggregateNode {
         Ok(StepValue::Vector(out))
     }
 
-    /// The grouping key of a label set.
-    fn key(&self, labels: &Labels) -> Vec<u8> {
-        let mut key = Vec::new();
-        for l in labels.iter() {
-            let listed = self.grouping.contains(&l.name);
-            let part = if self.without {
-                !listed && l.name != "__name__"
-            } else {
-                listed
-            };
-            if part {
-                key.extend_from_slice(l.name.as_bytes());
-                key.push(0xff);
-                key.extend_from_slice(l.value.as_bytes());
-                key.push(0xff);
-            }
+    /// The step's output index of the group of input sample `pos`, or `Err(group id)` when
+    /// the group has no output yet (the caller adds it at index `slots_used`).
+    fn slot(&mut self, pos: usize, labels: &Labels) -> Result<usize, usize> {
+        let id = self.groups.group(pos, labels);
+        if self.slots.len() < self.groups.count() {
+            self.slots.resize(self.groups.count(), usize::MAX);
         }
-        key
-    }
-
-    /// The labels of a group.
-    fn group_labels(&self, labels: &Labels) -> Labels {
-        if self.without {
-            let mut names = self.grouping.clone();
-            names.push("__name__".into());
-            drop_labels(labels, &names)
-        } else {
-            keep_labels(labels, &self.grouping)
+        match self.slots[id] {
+            usize::MAX => Err(id),
+            i => Ok(i),
         }
     }
 
-    fn aggregate(&self, q: f64, input: Vec<Sample>, ts: i64) -> Vec<Sample> {
+    /// Forgets the step's output indexes of `ids`.
+    fn clear_slots(&mut self, ids: impl Iterator<Item = usize>) {
+        for id in ids {
+            self.slots[id] = usize::MAX;
+        }
+    }
+
+    fn aggregate(&mut self, q: f64, input: Vec<Sample>, ts: i64) -> Vec<Sample> {
         let op = self.op;
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
-        for s in input {
+        let mut ids: Vec<usize> = Vec::new();
+        for (pos, s) in input.into_iter().enumerate() {
             let f = s.v;
-            let key = self.key(&s.labels);
-            let Some(&gi) = index.get(&key) else {
-                index.insert(key, groups.len());
-                let value = match op {
-                    T_STDDEV | T_STDVAR if f.is_nan() || f.is_infinite() => f64::NAN,
-                    T_STDDEV | T_STDVAR => 0.0,
-                    T_GROUP => 1.0,
-                    _ => f,
-                };
-                groups.push(Group {
-                    labels: self.group_labels(&s.labels),
-                    value,
-                    mean: f,
-                    kahan: 0.0,
-                    count: 1.0,
-                    incremental: false,
-                    values: if op == T_QUANTILE {
-                        vec![f]
-                    } else {
-                        Vec::new()
-                    },
-                    drop_name: s.drop_name,
-                });
-                continue;
+            let gi = match self.slot(pos, &s.labels) {
+                Ok(gi) => gi,
+                Err(id) => {
+                    self.slots[id] = groups.len();
+                    ids.push(id);
+                    let value = match op {
+                        T_STDDEV | T_STDVAR if f.is_nan() || f.is_infinite() => f64::NAN,
+                        T_STDDEV | T_STDVAR => 0.0,
+                        T_GROUP => 1.0,
+                        _ => f,
+                    };
+                    groups.push(Group {
+                        labels: self.groups.labels(id).clone(),
+                        value,
+                        mean: f,
+                        kahan: 0.0,
+                        count: 1.0,
+                        incremental: false,
+                        values: if op == T_QUANTILE {
+                            vec![f]
+                        } else {
+                            Vec::new()
+                        },
+                        drop_name: s.drop_name,
+                    });
+                    continue;
+                }
             };
             let g = &mut groups[gi];
             g.drop_name |= s.drop_name;
@@ -206,6 +203,7 @@ impl AggregateNode {
                 _ => {}
             }
         }
+        self.clear_slots(ids.into_iter());
         groups
             .into_iter()
             .map(|g| {
@@ -230,7 +228,7 @@ impl AggregateNode {
     }
 
     /// `topk`, `bottomk`, `limitk`: up to k samples per group, with their own labels.
-    fn k_aggregation(&self, k: f64, input: Vec<Sample>) -> Result<Vec<Sample>, QueryError> {
+    fn k_aggregation(&mut self, k: f64, input: Vec<Sample>) -> Result<Vec<Sample>, QueryError> {
         if k.is_nan() {
             return Err(QueryError::Execution("Parameter value is NaN".into()));
         }
@@ -251,23 +249,25 @@ impl AggregateNode {
             return Ok(Vec::new());
         }
         let k = k as usize;
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut heaps: Vec<KHeap> = Vec::new();
         let mut limited: Vec<Vec<Sample>> = Vec::new();
-        for s in input {
-            let key = self.key(&s.labels);
-            let gi = *index.entry(key).or_insert_with(|| {
-                heaps.push(KHeap::new(
-                    if self.op == T_BOTTOMK {
-                        Direction::Bottom
-                    } else {
-                        Direction::Top
-                    },
-                    k,
-                ));
-                limited.push(Vec::new());
-                heaps.len() - 1
-            });
+        let mut ids: Vec<usize> = Vec::new();
+        let dir = if self.op == T_BOTTOMK {
+            Direction::Bottom
+        } else {
+            Direction::Top
+        };
+        for (pos, s) in input.into_iter().enumerate() {
+            let gi = match self.slot(pos, &s.labels) {
+                Ok(gi) => gi,
+                Err(id) => {
+                    self.slots[id] = heaps.len();
+                    ids.push(id);
+                    heaps.push(KHeap::new(dir, k));
+                    limited.push(Vec::new());
+                    heaps.len() - 1
+                }
+            };
             if self.op == T_LIMITK {
                 if limited[gi].len() < k {
                     limited[gi].push(s);
@@ -276,6 +276,7 @@ impl AggregateNode {
                 heaps[gi].offer(s);
             }
         }
+        self.clear_slots(ids.into_iter());
         if self.op == T_LIMITK {
             return Ok(limited.into_iter().flatten().collect());
         }
@@ -300,29 +301,20 @@ impl AggregateNode {
             grouping.push(label.to_string());
             grouping.sort();
         }
-        let keyer = Self {
-            op: self.op,
-            without: self.without,
-            grouping,
-            param: None,
-            expr: Node::Number(0.0),
-        };
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut groups = Grouping::new(self.without, grouping);
         let mut out: Vec<Sample> = Vec::new();
         for s in input {
             let labels = with_label(&s.labels, label, &go_float(s.v));
-            let key = keyer.key(&labels);
-            match index.get(&key) {
-                Some(&i) => out[i].v += 1.0,
-                None => {
-                    index.insert(key, out.len());
-                    out.push(Sample {
-                        labels: keyer.group_labels(&labels),
-                        t: ts,
-                        v: 1.0,
-                        drop_name: false,
-                    });
-                }
+            // Ids count groups in order of first appearance: the id is the output index.
+            let id = groups.group(usize::MAX, &labels);
+            match out.get_mut(id) {
+                Some(sample) => sample.v += 1.0,
+                None => out.push(Sample {
+                    labels: groups.labels(id).clone(),
+                    t: ts,
+                    v: 1.0,
+                    drop_name: false,
+                }),
             }
         }
         Ok(out)

@@ -15,7 +15,7 @@ use super::step::StepValue;
 use super::time::Times;
 use super::vector_selector::VectorSelectorNode;
 use crate::error::QueryError;
-use crate::functions::{Arg, FnCall, call};
+use crate::functions::{Arg, FnCall, RangeSeries, call};
 
 /// A function call with its argument evaluators.
 pub(super) struct CallNode {
@@ -68,21 +68,37 @@ impl CallNode {
         if let Some(ms) = query_value {
             return Ok(StepValue::Scalar(ms as f64 / 1000.0));
         }
+        // A range selector argument is slid in place and read without a copy (`None`
+        // below); every other argument is evaluated to a value.
         let mut values = Vec::with_capacity(self.args.len());
-        for a in &mut self.args {
-            values.push(a.eval(ctx, ts)?);
-        }
         let mut window = None;
+        for a in &mut self.args {
+            values.push(match a {
+                Node::Matrix(m) => {
+                    window = Some(m.advance(ctx, ts)?);
+                    None
+                }
+                other => Some(other.eval(ctx, ts)?),
+            });
+        }
+        let mut views: Vec<RangeSeries<'_>> = Vec::new();
+        for (a, v) in self.args.iter().zip(&values) {
+            match (a, v) {
+                (Node::Matrix(m), None) => m.views(&mut views),
+                (_, Some(StepValue::Matrix { series, window: w })) => {
+                    window = Some(*w);
+                    views.extend(series.iter().map(RangeSeries::of));
+                }
+                _ => {}
+            }
+        }
         let args: Vec<Arg<'_>> = values
             .iter()
             .map(|v| match v {
-                StepValue::Scalar(f) => Arg::Scalar(*f),
-                StepValue::String(s) => Arg::String(s),
-                StepValue::Vector(samples) => Arg::Vector(samples),
-                StepValue::Matrix { series, window: w } => {
-                    window = Some(*w);
-                    Arg::Matrix(series)
-                }
+                Some(StepValue::Scalar(f)) => Arg::Scalar(*f),
+                Some(StepValue::String(s)) => Arg::String(s),
+                Some(StepValue::Vector(samples)) => Arg::Vector(samples),
+                Some(StepValue::Matrix { .. }) | None => Arg::Matrix(&views),
             })
             .collect();
         let out = call(FnCall {

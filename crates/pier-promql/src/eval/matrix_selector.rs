@@ -1,65 +1,19 @@
 //! Range vector selectors (`x[5m]`): at each reference time `r` each series yields its
 //! samples in the left-open window `(r - range, r]`, stale markers removed. The store is read
 //! once for the node's whole range; each series keeps only its current window in memory and
-//! slides it forward.
+//! slides it forward ([`Window`]). A function call reads the windows in place
+//! ([`MatrixSelectorNode::views`]); only a range vector returned as a query result is copied.
 
-use std::collections::VecDeque;
-
-use pier_tsdb::{SeriesCursor, is_stale};
 use promql_parser::parser::MatrixSelector;
 
 use super::ctx::Ctx;
-use super::select::{cursor_error, select};
+use super::select::select;
 use super::step::StepValue;
 use super::time::{Times, at_millis, millis, offset_millis, reference, reference_range};
+use super::window::Window;
 use crate::error::QueryError;
+use crate::functions::RangeSeries;
 use crate::value::Series;
-
-/// One series' sliding window.
-struct Window {
-    cursor: SeriesCursor,
-    points: VecDeque<(i64, f64)>,
-    /// A sample read past the window's end, not consumed yet.
-    pending: Option<(i64, f64)>,
-}
-
-impl Window {
-    /// Moves the window to `(from - 1, r]`; returns (points added, points dropped).
-    fn slide(&mut self, from: i64, r: i64) -> Result<(usize, usize), QueryError> {
-        let mut dropped = 0;
-        while self.points.front().is_some_and(|p| p.0 < from) {
-            self.points.pop_front();
-            dropped += 1;
-        }
-        if self.points.is_empty() && self.pending.is_none_or(|p| p.0 < from) {
-            // Nothing to keep: jump, skipping whole chunks.
-            self.pending = self.cursor.seek(from);
-        }
-        let mut added = 0;
-        loop {
-            let head = match self.pending {
-                Some(h) => h,
-                None => match self.cursor.next() {
-                    Some(s) => {
-                        self.pending = Some(s);
-                        s
-                    }
-                    None => break,
-                },
-            };
-            if head.0 > r {
-                break;
-            }
-            self.pending = None;
-            if head.0 >= from && !is_stale(head.1) {
-                self.points.push_back(head);
-                added += 1;
-            }
-        }
-        cursor_error(&self.cursor)?;
-        Ok((added, dropped))
-    }
-}
 
 /// A range vector selector with its series.
 pub(super) struct MatrixSelectorNode {
@@ -80,14 +34,7 @@ impl MatrixSelectorNode {
         let mint = refs.min.saturating_sub(range).saturating_add(1);
         let cursors = select(ctx, vs, mint, refs.max)?;
         Ok(Self {
-            windows: cursors
-                .into_iter()
-                .map(|cursor| Window {
-                    cursor,
-                    points: VecDeque::new(),
-                    pending: None,
-                })
-                .collect(),
+            windows: cursors.into_iter().map(Window::new).collect(),
             at,
             offset,
             range,
@@ -95,7 +42,8 @@ impl MatrixSelectorNode {
         })
     }
 
-    pub fn eval(&mut self, ctx: &mut Ctx<'_>, ts: i64) -> Result<StepValue, QueryError> {
+    /// Slides every window to the step at `ts`; returns the window `(start, end]` (ms).
+    pub fn advance(&mut self, ctx: &mut Ctx<'_>, ts: i64) -> Result<(i64, i64), QueryError> {
         let r = reference(ts, self.at, self.offset);
         let from = r.saturating_sub(self.range).saturating_add(1);
         if self.last_ref != Some(r) {
@@ -107,19 +55,37 @@ impl MatrixSelectorNode {
             }
             self.last_ref = Some(r);
         }
+        Ok((from - 1, r))
+    }
+
+    /// Appends the current windows that hold points, borrowed (after [`Self::advance`]).
+    pub fn views<'a>(&'a self, out: &mut Vec<RangeSeries<'a>>) {
+        out.extend(
+            self.windows
+                .iter()
+                .filter(|w| !w.points().is_empty())
+                .map(|w| RangeSeries {
+                    labels: &w.cursor.labels,
+                    points: w.points(),
+                    drop_name: false,
+                    resets: Some(w.resets()),
+                }),
+        );
+    }
+
+    /// The windows at `ts`, copied (a range vector as a query result).
+    pub fn eval(&mut self, ctx: &mut Ctx<'_>, ts: i64) -> Result<StepValue, QueryError> {
+        let window = self.advance(ctx, ts)?;
         let series = self
             .windows
             .iter()
-            .filter(|w| !w.points.is_empty())
+            .filter(|w| !w.points().is_empty())
             .map(|w| Series {
                 labels: w.cursor.labels.clone(),
-                points: w.points.iter().copied().collect(),
+                points: w.points().to_vec(),
                 drop_name: false,
             })
             .collect();
-        Ok(StepValue::Matrix {
-            series,
-            window: (from - 1, r),
-        })
+        Ok(StepValue::Matrix { series, window })
     }
 }

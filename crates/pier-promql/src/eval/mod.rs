@@ -9,9 +9,10 @@
 //! - `time`: offsets, `@`, reference times, subquery step alignment.
 //! - `build`: expression → node tree; `node`: the tree and its dispatch.
 //! - `select`: matchers and store selection.
-//! - `vector_selector`, `matrix_selector`, `subquery`: the data sources.
+//! - `vector_selector`, `matrix_selector`, `subquery`: the data sources; `window`: a range
+//!   selector's sliding window.
 //! - `arith`, `matching`, `binary`: operators and vector matching.
-//! - `kahan`, `heap`, `aggregate`: aggregations.
+//! - `kahan`, `heap`, `grouping`, `aggregate`: aggregations.
 //! - `call`: function calls.
 //! - `output`: range-query assembly and delayed name removal.
 
@@ -21,6 +22,7 @@ mod binary;
 mod build;
 mod call;
 mod ctx;
+mod grouping;
 mod heap;
 mod kahan;
 mod matching;
@@ -32,6 +34,7 @@ mod step;
 mod subquery;
 mod time;
 mod vector_selector;
+mod window;
 
 use pier_tsdb::{Labels, Storage};
 use promql_parser::parser::Expr;

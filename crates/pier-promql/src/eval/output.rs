@@ -13,34 +13,50 @@ fn duplicate() -> QueryError {
     QueryError::Execution("vector cannot contain metrics with the same labelset".into())
 }
 
-/// Collects the steps of a range query into series keyed by label set.
+/// Collects the steps of a range query into series keyed by label set. Steps usually list
+/// the same series in the same order, so the series of each position at the last step is
+/// tried first (a pointer comparison when the label sets are shared) before the index.
 #[derive(Default)]
 pub(super) struct RangeResult {
     series: Vec<Series>,
     index: HashMap<Labels, usize>,
+    by_position: Vec<usize>,
 }
 
 impl RangeResult {
     /// Adds the samples of the step at `ts`; returns how many points were added.
     pub fn add(&mut self, ts: i64, samples: Vec<Sample>) -> Result<usize, QueryError> {
         let n = samples.len();
-        for s in samples {
-            match self.index.get(&s.labels) {
-                Some(&i) => {
+        for (pos, s) in samples.into_iter().enumerate() {
+            let known = self
+                .by_position
+                .get(pos)
+                .copied()
+                .filter(|&i| self.series[i].labels == s.labels)
+                .or_else(|| self.index.get(&s.labels).copied());
+            let i = match known {
+                Some(i) => {
                     let series = &mut self.series[i];
                     if series.points.last().is_some_and(|p| p.0 == ts) {
                         return Err(duplicate());
                     }
                     series.points.push((ts, s.v));
+                    i
                 }
                 None => {
-                    self.index.insert(s.labels.clone(), self.series.len());
+                    let i = self.series.len();
+                    self.index.insert(s.labels.clone(), i);
                     self.series.push(Series {
                         labels: s.labels,
                         points: vec![(ts, s.v)],
                         drop_name: s.drop_name,
                     });
+                    i
                 }
+            };
+            match self.by_position.get_mut(pos) {
+                Some(slot) => *slot = i,
+                None => self.by_position.push(i),
             }
         }
         Ok(n)

@@ -148,7 +148,8 @@ mod tests {
         }];
         let exprs = [arg_of(r#"absent_over_time(x{job="a"}[5m])"#)];
         for (matrix, want) in [(&m[..], 0), (&[][..], 1)] {
-            let args = [Arg::Matrix(matrix)];
+            let views = super::super::views(matrix);
+            let args = [Arg::Matrix(&views)];
             let out = call(FnCall {
                 name: "absent_over_time",
                 args: &args,

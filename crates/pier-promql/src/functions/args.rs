@@ -5,9 +5,9 @@
 
 use pier_tsdb::Labels;
 
-use super::{Arg, FnCall};
+use super::{Arg, FnCall, RangeSeries};
 use crate::error::QueryError;
-use crate::value::{Sample, Series};
+use crate::value::Sample;
 
 impl<'a> FnCall<'a> {
     /// Argument `i`, if given (optional arguments may be absent).
@@ -24,7 +24,7 @@ impl<'a> FnCall<'a> {
     }
 
     /// Argument `i` as a range vector.
-    pub(super) fn matrix(&self, i: usize) -> Result<&'a [Series], QueryError> {
+    pub(super) fn matrix(&self, i: usize) -> Result<&'a [RangeSeries<'a>], QueryError> {
         match self.arg(i) {
             Some(Arg::Matrix(m)) => Ok(m),
             other => Err(self.bad_arg(i, "a range vector", other)),
@@ -99,7 +99,7 @@ pub(super) fn per_series(
         if series.points.is_empty() {
             continue;
         }
-        if let Some(v) = f(&series.points) {
+        if let Some(v) = f(series.points) {
             let drop_name = !keep_name || series.drop_name;
             out.push(sample(series.labels.clone(), call.ts, v, drop_name));
         }

@@ -45,7 +45,8 @@ mod tests {
                 .collect(),
             drop_name: false,
         }];
-        let args = [Arg::Matrix(&m)];
+        let views = super::super::views(&m);
+        let args = [Arg::Matrix(&views)];
         let mut ann = Annotations::default();
         let out = call(FnCall {
             name,

@@ -17,6 +17,7 @@
 //!   with its own timestamp in `Sample::t`; otherwise `t` is the step time.
 //! - Output order is kept by the evaluator, which is what makes `sort`/`sort_desc` work.
 
+use pier_tsdb::Labels;
 use promql_parser::parser::Expr;
 
 use crate::error::{Annotations, QueryError};
@@ -49,7 +50,40 @@ pub(crate) enum Arg<'a> {
     /// An instant vector at this step.
     Vector(&'a [Sample]),
     /// A range vector: each series' points in the window at this step.
-    Matrix(&'a [Series]),
+    Matrix(&'a [RangeSeries<'a>]),
+}
+
+/// One series of a range-vector argument at one step, borrowed from where the evaluator
+/// keeps it (a range selector's sliding window, or a subquery's buffer).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RangeSeries<'a> {
+    /// The series' labels.
+    pub labels: &'a Labels,
+    /// The points in the window, oldest first.
+    pub points: &'a [(i64, f64)],
+    /// `__name__` is to be removed when evaluation ends.
+    pub drop_name: bool,
+    /// How many adjacent pairs of `points` go down (counter resets), when the source
+    /// already counted them; `None` means count when needed.
+    pub resets: Option<usize>,
+}
+
+/// Views of owned series (for tests that build a range-vector argument by hand).
+#[cfg(test)]
+pub(crate) fn views(series: &[Series]) -> Vec<RangeSeries<'_>> {
+    series.iter().map(RangeSeries::of).collect()
+}
+
+impl<'a> RangeSeries<'a> {
+    /// A view of an owned series; resets not counted.
+    pub fn of(series: &'a Series) -> Self {
+        Self {
+            labels: &series.labels,
+            points: &series.points,
+            drop_name: series.drop_name,
+            resets: None,
+        }
+    }
 }
 
 /// One call of a function at one step.

@@ -243,7 +243,7 @@ mod tests {
 
     fn run(name: &str, values: &[f64]) -> f64 {
         let m = [series(values)];
-        let (out, _) = run_args(name, &[Arg::Matrix(&m)]);
+        let (out, _) = run_args(name, &[Arg::Matrix(&super::super::views(&m))]);
         assert_eq!(out.len(), 1);
         out[0].v
     }
@@ -323,7 +323,7 @@ mod tests {
             ("max_over_time", false),
             ("present_over_time", false),
         ] {
-            let (out, _) = run_args(name, &[Arg::Matrix(&m)]);
+            let (out, _) = run_args(name, &[Arg::Matrix(&super::super::views(&m))]);
             assert_eq!(out[0].drop_name, !keep, "{name}");
         }
         assert_eq!(run("last_over_time", &[1.0, 2.0]), 2.0);
@@ -334,11 +334,17 @@ mod tests {
     fn quantile_over_time_interpolates_and_warns() {
         let m = [series(&[0.0, 1.0, 4.0])];
         for (q, want) in [(0.0, 0.0), (0.5, 1.0), (0.75, 2.5), (0.8, 2.8), (1.0, 4.0)] {
-            let (out, ann) = run_args("quantile_over_time", &[Arg::Scalar(q), Arg::Matrix(&m)]);
+            let (out, ann) = run_args(
+                "quantile_over_time",
+                &[Arg::Scalar(q), Arg::Matrix(&super::super::views(&m))],
+            );
             assert!(close(out[0].v, want), "{q}: {}", out[0].v);
             assert!(ann.warnings.is_empty());
         }
-        let (out, ann) = run_args("quantile_over_time", &[Arg::Scalar(2.0), Arg::Matrix(&m)]);
+        let (out, ann) = run_args(
+            "quantile_over_time",
+            &[Arg::Scalar(2.0), Arg::Matrix(&super::super::views(&m))],
+        );
         assert_eq!(out[0].v, f64::INFINITY);
         assert_eq!(
             ann.warnings,

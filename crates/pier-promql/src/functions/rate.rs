@@ -1,6 +1,8 @@
 //! `rate`, `increase`, `delta` (extrapolated over the window) and `irate`, `idelta` (the
 //! last two samples), as Prometheus's `extrapolatedRate` and `instantValue`.
 
+use pier_tsdb::Labels;
+
 use super::args::sample;
 use super::gofmt::quote;
 use super::{FnCall, Sample};
@@ -23,12 +25,18 @@ pub(super) fn extrapolated(
     let range_seconds = (range_end - range_start) as f64 / 1000.0;
     let mut out = Vec::with_capacity(matrix.len());
     for series in matrix {
-        let Some(v) = extrapolate(&series.points, range_start, range_end, is_counter) else {
+        let Some(v) = extrapolate(
+            series.points,
+            series.resets,
+            range_start,
+            range_end,
+            is_counter,
+        ) else {
             continue;
         };
         let v = if is_rate { v / range_seconds } else { v };
         if is_counter {
-            maybe_not_a_counter(call.annotations, series.labels.metric_name());
+            maybe_not_a_counter(call.annotations, metric_name(series.labels));
         }
         out.push(sample(series.labels.clone(), call.ts, v, true));
     }
@@ -36,9 +44,11 @@ pub(super) fn extrapolated(
 }
 
 /// `increase`/`delta` of one series over `(range_start, range_end]`, or `None` with fewer
-/// than two samples.
+/// than two samples. `resets`, when known, is how many adjacent pairs of `points` go down:
+/// with none, a counter's reset scan would add nothing and is skipped.
 fn extrapolate(
     points: &[(i64, f64)],
+    resets: Option<usize>,
     range_start: i64,
     range_end: i64,
     is_counter: bool,
@@ -49,7 +59,7 @@ fn extrapolate(
     let (first_t, first_v) = points[0];
     let (last_t, last_v) = points[points.len() - 1];
     let mut result = last_v - first_v;
-    if is_counter {
+    if is_counter && resets != Some(0) {
         for w in points.windows(2) {
             if w[1].1 < w[0].1 {
                 result += w[0].1;
@@ -79,6 +89,15 @@ fn extrapolate(
 
     let factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
     Some(result * factor)
+}
+
+/// The metric name; `__name__` sorts first in nearly every label set, so look there before
+/// searching (this runs for every series at every step).
+fn metric_name(labels: &Labels) -> Option<&str> {
+    match labels.iter().next() {
+        Some(first) if first.name == "__name__" => Some(&first.value),
+        _ => labels.metric_name(),
+    }
 }
 
 /// Prometheus's info for `rate`/`increase` over a metric whose name does not look like a
@@ -168,7 +187,8 @@ mod tests {
 
     fn run(name: &str, matrix: &[Series], ts: i64, range: i64) -> (Vec<f64>, Annotations) {
         let mut ann = Annotations::default();
-        let args = [Arg::Matrix(matrix)];
+        let views = super::super::views(matrix);
+        let args = [Arg::Matrix(&views)];
         let out = call(FnCall {
             name,
             args: &args,

@@ -95,7 +95,8 @@ mod tests {
             points,
             drop_name: false,
         }];
-        let mut args = vec![Arg::Matrix(&m)];
+        let views = super::super::views(&m);
+        let mut args = vec![Arg::Matrix(&views)];
         if let Some(e) = extra {
             args.push(Arg::Scalar(e));
         }

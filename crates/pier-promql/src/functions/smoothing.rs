@@ -68,7 +68,8 @@ mod tests {
                 .collect(),
             drop_name: false,
         }];
-        let args = [Arg::Matrix(&m), Arg::Scalar(sf), Arg::Scalar(tf)];
+        let views = super::super::views(&m);
+        let args = [Arg::Matrix(&views), Arg::Scalar(sf), Arg::Scalar(tf)];
         let mut ann = Annotations::default();
         call(FnCall {
             name: "double_exponential_smoothing",
