@@ -91,6 +91,12 @@ impl SeriesState {
         let mut current: HashMap<Labels, bool> = HashMap::with_capacity(parsed.samples.len());
         for sample in &parsed.samples {
             let labels = self.series_labels(sample, &kinds)?;
+            // The previous scrape's label set, if it had this series: the store keeps the
+            // label set it first saw, so reusing it keeps one copy of the labels in memory.
+            let labels = match self.previous.get_key_value(&labels) {
+                Some((known, _)) => known.clone(),
+                None => labels,
+            };
             if current.contains_key(&labels) {
                 // A repeated series in one scrape: the first sample wins, as the storage would
                 // reject the second for the same timestamp.
