@@ -3,11 +3,14 @@
 //! ending in `# EOF`) — migration of history, and how tests and benchmarks load the same data
 //! into pier and into Prometheus; `export` writes selected series back out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use pier_tsdb::{Labels, Matcher, Storage, Tsdb};
 
-use crate::exposition::{self, Format, Limits, Metadata, MetricType, Parsed, Sample};
+use crate::exposition::{self, Limits, Metadata, MetricType, Parsed, Sample};
+
+/// A parsed sample's label pairs.
+type LabelPairs = Vec<(String, String)>;
 
 /// Samples committed per transaction while importing.
 const BATCH: usize = 10_000;
@@ -41,31 +44,67 @@ pub enum ImportError {
 
 /// Imports an OpenMetrics payload. Everything is checked before anything is stored, so a bad
 /// file changes nothing; samples are then committed in batches, series by series, oldest first.
+///
+/// The file is read in one pass without keeping its lines: a history file holds each series'
+/// samples one after the other, so a sample naming the same series as the line before reuses
+/// that series' label set, and a label set is built once per run of lines.
 pub fn import(tsdb: &Tsdb, body: &[u8]) -> Result<ImportReport, ImportError> {
     let unlimited = Limits {
         max_body_bytes: 0,
         max_samples: 0,
         ..Limits::default()
     };
-    let parsed = exposition::parse(body, Format::OpenMetrics, &unlimited)?;
-    let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
-    for (index, sample) in parsed.samples.iter().enumerate() {
+    // Series in order of first appearance, with their samples.
+    let mut series: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
+    let mut slots: HashMap<Labels, usize> = HashMap::new();
+    // The previous sample's name and labels, and its slot in `series`.
+    let mut prev: Option<(String, LabelPairs, usize)> = None;
+    // The first sample that cannot be stored; reported only if the whole file parses.
+    let mut refused: Option<ImportError> = None;
+    exposition::parse_openmetrics_each(body, &unlimited, |sample, line| {
+        if refused.is_some() {
+            return Ok(());
+        }
         let Some(t) = sample.timestamp_ms else {
-            return Err(ImportError::NoTimestamp {
-                line: line_of(body, index),
+            refused = Some(ImportError::NoTimestamp {
+                line,
                 name: sample.name.clone(),
             });
+            return Ok(());
         };
-        let labels = Labels::series(
-            std::iter::once(("__name__".to_string(), sample.name.clone()))
-                .chain(sample.labels.iter().cloned()),
-        )
-        .map_err(|error| ImportError::Labels {
-            name: sample.name.clone(),
-            message: error.to_string(),
-        })?;
-        series.entry(labels).or_default().push((t, sample.value));
+        let slot = match &prev {
+            Some((name, labels, slot)) if *name == sample.name && *labels == sample.labels => *slot,
+            _ => {
+                let labels = Labels::series(
+                    std::iter::once(("__name__", sample.name.as_str()))
+                        .chain(sample.labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+                );
+                let labels = match labels {
+                    Ok(labels) => labels,
+                    Err(error) => {
+                        refused = Some(ImportError::Labels {
+                            name: sample.name.clone(),
+                            message: error.to_string(),
+                        });
+                        return Ok(());
+                    }
+                };
+                let slot = *slots.entry(labels.clone()).or_insert_with(|| {
+                    series.push((labels, Vec::new()));
+                    series.len() - 1
+                });
+                prev = Some((sample.name.clone(), sample.labels.clone(), slot));
+                slot
+            }
+        };
+        series[slot].1.push((t, sample.value));
+        Ok(())
+    })?;
+    if let Some(error) = refused {
+        return Err(error);
     }
+    drop(slots);
+    series.sort_by(|a, b| a.0.cmp(&b.0));
     let mut report = ImportReport {
         series: series.len(),
         ..ImportReport::default()
@@ -73,7 +112,9 @@ pub fn import(tsdb: &Tsdb, body: &[u8]) -> Result<ImportReport, ImportError> {
     let mut appender = tsdb.appender();
     let mut pending = 0;
     for (labels, mut samples) in series {
-        samples.sort_by_key(|(t, _)| *t);
+        if !samples.is_sorted_by_key(|(t, _)| *t) {
+            samples.sort_by_key(|(t, _)| *t);
+        }
         for (t, v) in samples {
             match appender.append(&labels, t, v) {
                 Ok(()) => {
@@ -97,21 +138,6 @@ pub fn import(tsdb: &Tsdb, body: &[u8]) -> Result<ImportReport, ImportError> {
         .commit()
         .map_err(|e| ImportError::Store(e.to_string()))?;
     Ok(report)
-}
-
-/// The 1-based line of the `index`th sample line (for error messages; metadata lines skipped).
-fn line_of(body: &[u8], index: usize) -> usize {
-    let mut seen = 0;
-    for (n, line) in body.split(|b| *b == b'\n').enumerate() {
-        if line.is_empty() || line.starts_with(b"#") {
-            continue;
-        }
-        if seen == index {
-            return n + 1;
-        }
-        seen += 1;
-    }
-    0
 }
 
 /// Every series matching any of `selectors` (each a list of matchers, all of which must

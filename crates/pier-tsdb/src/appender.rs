@@ -45,6 +45,9 @@ pub struct Appender<'a> {
     db: &'a Tsdb,
     series: Vec<Pending>,
     by_labels: HashMap<Labels, usize>,
+    /// The series of the previous `append` (index into `series`): appending a run of samples
+    /// of one series skips the hash lookup.
+    last: Option<usize>,
     samples: Vec<(usize, i64, f64)>,
     stats: CommitStats,
 }
@@ -55,6 +58,7 @@ impl<'a> Appender<'a> {
             db,
             series: Vec::new(),
             by_labels: HashMap::new(),
+            last: None,
             samples: Vec::new(),
             stats: CommitStats::default(),
         }
@@ -76,8 +80,11 @@ impl<'a> Appender<'a> {
     /// last timestamp again with a different value. The last timestamp again with the same
     /// value bits is ignored and returns Ok, as in Prometheus.
     pub fn append(&mut self, labels: &Labels, t_ms: i64, value: f64) -> Result<(), AppendError> {
-        let idx = match self.by_labels.get(labels) {
-            Some(&i) => i,
+        let last = self
+            .last
+            .filter(|&i| self.series[i].labels.same_allocation(labels));
+        let idx = match last.or_else(|| self.by_labels.get(labels).copied()) {
+            Some(i) => i,
             None => {
                 if let Err(source) = labels.require_metric_name() {
                     self.stats.invalid_labels += 1;
@@ -98,6 +105,7 @@ impl<'a> Appender<'a> {
                 self.series.len() - 1
             }
         };
+        self.last = Some(idx);
         let p = &mut self.series[idx];
         let c = &self.db.counters;
         let min_valid = self.db.min_valid_time();

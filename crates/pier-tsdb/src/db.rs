@@ -31,7 +31,7 @@ use crate::block::{self, Block, DELETED_SUFFIX, TMP_SUFFIX};
 use crate::chunk::XorIter;
 use crate::error::TsdbError;
 use crate::head::Head;
-use crate::index::{Labels, Matcher, SeriesRef};
+use crate::index::{LabelPool, Labels, Matcher, SeriesRef};
 use crate::storage::{ChunkSource, SeriesCursor, Storage};
 use crate::wal::checkpoint::{self, Record};
 use crate::wal::{self, reader, writer::WalWriter};
@@ -237,7 +237,9 @@ impl Tsdb {
             Err(TryLockError::Error(e)) => return Err(TsdbError::io("lock", &lock_path, e)),
         }
 
-        let blocks = open_blocks(&blocks_dir)?;
+        // Blocks and head share each series' labels in memory.
+        let mut pool = LabelPool::new();
+        let blocks = open_blocks(&blocks_dir, &mut pool)?;
         let min_valid = blocks
             .iter()
             .map(|b| b.meta().maxt)
@@ -252,6 +254,7 @@ impl Tsdb {
         if after > 0 {
             checkpoint_bytes = checkpoint::read(&wal_dir, after, |rec| match rec {
                 Record::Series(wal_ref, labels) => {
+                    let labels = pool.intern(labels);
                     let r = head
                         .get_or_create_with_wal_ref(&labels, wal_ref)
                         .map_err(|e| format!("series {labels}: {e}"))?;
@@ -274,8 +277,9 @@ impl Tsdb {
         }
         let outcome = reader::replay(&wal_dir, after, |series, samples| {
             for (wal_ref, labels) in series {
+                let labels = pool.intern(labels.clone());
                 let r = head
-                    .get_or_create_with_wal_ref(labels, *wal_ref)
+                    .get_or_create_with_wal_ref(&labels, *wal_ref)
                     .map_err(|e| format!("series {labels}: {e}"))?;
                 refs.insert(*wal_ref, r);
             }
@@ -479,9 +483,13 @@ impl Tsdb {
             self.min_valid.fetch_max(maxt, Ordering::SeqCst);
         }
         let series = self.read_head().select(&[], mint, maxt - 1);
+        let mut pool = LabelPool::new();
+        for (labels, _) in &series {
+            pool.add(labels);
+        }
         let started = Instant::now();
         let block = match compact::write_head_block(&self.blocks_dir(), mint, maxt, series)? {
-            Some(dir) => Some(Arc::new(Block::open(&dir)?)),
+            Some(dir) => Some(Arc::new(Block::open_pooled(&dir, &mut pool)?)),
             None => None,
         };
         report.cut_write_time += started.elapsed();
@@ -532,7 +540,11 @@ impl Tsdb {
             };
             let sources: Vec<Arc<Block>> = picked.iter().map(|&i| blocks[i].clone()).collect();
             let dir = compact::merge(&self.blocks_dir(), &sources)?;
-            let merged = Arc::new(Block::open(&dir)?);
+            let mut pool = LabelPool::new();
+            for b in &sources {
+                b.all_labels().for_each(|l| pool.add(l));
+            }
+            let merged = Arc::new(Block::open_pooled(&dir, &mut pool)?);
             {
                 let mut list = self.write_blocks();
                 let gone: HashSet<&str> = sources.iter().map(|b| b.id()).collect();
@@ -645,7 +657,7 @@ impl Tsdb {
 /// Opens every block in `blocks_dir` after cleaning up: `*.tmp` and `*.deleted` directories
 /// are removed, and so are blocks named as a parent of another block (the merged block is
 /// complete, so its sources are redundant). Fails if blocks overlap.
-fn open_blocks(blocks_dir: &Path) -> Result<Vec<Arc<Block>>, TsdbError> {
+fn open_blocks(blocks_dir: &Path, pool: &mut LabelPool) -> Result<Vec<Arc<Block>>, TsdbError> {
     let rd =
         fs::read_dir(blocks_dir).map_err(|e| TsdbError::io("read directory", blocks_dir, e))?;
     let mut blocks = Vec::new();
@@ -659,7 +671,7 @@ fn open_blocks(blocks_dir: &Path) -> Result<Vec<Arc<Block>>, TsdbError> {
             fs::remove_dir_all(&path).map_err(|e| TsdbError::io("remove", &path, e))?;
             removed = true;
         } else if block::is_block_id(name) && path.is_dir() {
-            blocks.push(Block::open(&path)?);
+            blocks.push(Block::open_pooled(&path, pool)?);
         }
     }
     if removed {

@@ -36,6 +36,7 @@ impl MetaLine {
 }
 
 /// A parsed sample line with what the checks need beyond the sample.
+#[derive(Default)]
 pub(crate) struct SampleLine {
     pub(crate) sample: Sample,
     /// The timestamp as read (seconds), compared exactly for ordering.
@@ -135,9 +136,8 @@ impl Families {
         };
         family.has_samples = true;
         family.check_sample(line, sample)?;
-        let group = family.group_of(&sample.sample);
-        family.check_order(line, sample, &group)?;
-        family.histogram_step(line, sample, group)
+        family.check_order(line, sample)?;
+        family.histogram_step(line, sample)
     }
 
     /// Closes the last family at `# EOF` and hands back the metadata.
@@ -193,6 +193,8 @@ struct Groups {
     last_timestamp: Option<f64>,
     /// Series of the current group, and whether their last sample had a timestamp.
     series: HashMap<(String, Labels), bool>,
+    /// The series of the last sample (a key of `series`), and whether it had a timestamp.
+    last_series: Option<(String, Labels, bool)>,
 }
 
 impl Family {
@@ -348,15 +350,19 @@ impl Family {
         Ok(())
     }
 
-    /// The labels that make up a sample's group: all but `le`, `quantile` or the state label.
-    fn group_of(&self, s: &Sample) -> Labels {
-        let suffix = self.suffix(s);
-        let drop = match (self.kind, suffix) {
+    /// The label left out of a sample's group: `le`, `quantile` or the state label.
+    fn group_drop(&self, s: &Sample) -> Option<&str> {
+        match (self.kind, self.suffix(s)) {
             (MetricType::Histogram | MetricType::GaugeHistogram, "_bucket") => Some("le"),
             (MetricType::Summary, "") => Some("quantile"),
             (MetricType::StateSet, _) => Some(self.name.as_str()),
             _ => None,
-        };
+        }
+    }
+
+    /// The labels that make up a sample's group: all but `le`, `quantile` or the state label.
+    fn group_of(&self, s: &Sample) -> Labels {
+        let drop = self.group_drop(s);
         s.labels
             .iter()
             .filter(|(n, _)| Some(n.as_str()) != drop)
@@ -364,13 +370,22 @@ impl Family {
             .collect()
     }
 
-    fn check_order(
-        &mut self,
-        line: usize,
-        s: &SampleLine,
-        group: &Labels,
-    ) -> Result<(), ParseError> {
-        if self.groups.current.as_ref() != Some(group) {
+    /// Whether `group_of(s)` is `group`, without building it.
+    fn in_group(&self, group: &Labels, s: &Sample) -> bool {
+        let drop = self.group_drop(s);
+        let mut mine = s.labels.iter().filter(|(n, _)| Some(n.as_str()) != drop);
+        group.iter().all(|g| mine.next() == Some(g)) && mine.next().is_none()
+    }
+
+    fn check_order(&mut self, line: usize, s: &SampleLine) -> Result<(), ParseError> {
+        let same_group = self
+            .groups
+            .current
+            .as_ref()
+            .is_some_and(|g| self.in_group(g, &s.sample));
+        if !same_group {
+            let group = self.group_of(&s.sample);
+            let group = &group;
             if self.groups.seen.contains(group) {
                 let message = format!(
                     "samples with labels {group:?} must be contiguous, but this group appeared earlier"
@@ -381,6 +396,7 @@ impl Family {
             self.groups.current = Some(group.clone());
             self.groups.last_timestamp = None;
             self.groups.series.clear();
+            self.groups.last_series = None;
         }
         if let Some(ts) = s.timestamp_secs {
             if self.groups.last_timestamp.is_some_and(|last| ts < last) {
@@ -388,9 +404,24 @@ impl Family {
             }
             self.groups.last_timestamp = Some(ts);
         }
-        let key = (s.sample.name.clone(), s.sample.labels.clone());
         let has_ts = s.timestamp_secs.is_some();
-        if let Some(had_ts) = self.groups.series.insert(key, has_ts)
+        // The same series as the line before (a file of history): its entry is there already.
+        let repeat = self
+            .groups
+            .last_series
+            .as_ref()
+            .filter(|(name, labels, _)| *name == s.sample.name && *labels == s.sample.labels)
+            .map(|(_, _, had_ts)| *had_ts);
+        let had_ts = match repeat {
+            Some(had_ts) => Some(had_ts),
+            None => {
+                let key = (s.sample.name.clone(), s.sample.labels.clone());
+                let had = self.groups.series.insert(key.clone(), has_ts);
+                self.groups.last_series = Some((key.0, key.1, has_ts));
+                had
+            }
+        };
+        if let Some(had_ts) = had_ts
             && !(had_ts && has_ts)
         {
             let message = format!(
@@ -403,24 +434,23 @@ impl Family {
     }
 
     /// Feeds a histogram sample to the run of its group and timestamp.
-    fn histogram_step(
-        &mut self,
-        line: usize,
-        s: &SampleLine,
-        group: Labels,
-    ) -> Result<(), ParseError> {
+    fn histogram_step(&mut self, line: usize, s: &SampleLine) -> Result<(), ParseError> {
         if !matches!(
             self.kind,
             MetricType::Histogram | MetricType::GaugeHistogram
         ) {
             return Ok(());
         }
-        let key = (group, s.timestamp_secs.map(f64::to_bits));
-        if self.run.as_ref().is_none_or(|run| run.key != key) {
+        let ts = s.timestamp_secs.map(f64::to_bits);
+        let same_run = self
+            .run
+            .as_ref()
+            .is_some_and(|run| run.key.1 == ts && self.in_group(&run.key.0, &s.sample));
+        if !same_run {
             self.finish_histogram_run()?;
-            self.run = Some(HistogramRun::new(key));
+            self.run = Some(HistogramRun::new((self.group_of(&s.sample), ts)));
         }
-        let suffix = self.suffix(&s.sample).to_string();
+        let suffix = self.suffix(&s.sample);
         let bound = if suffix == "_bucket" {
             Some(self.bucket_bound(line, &s.sample)?)
         } else {
@@ -429,7 +459,7 @@ impl Family {
         let Some(run) = self.run.as_mut() else {
             return Ok(());
         };
-        let outcome = run.step(line, &suffix, s.sample.value, bound);
+        let outcome = run.step(line, suffix, s.sample.value, bound);
         outcome.map_err(|m| self.error(line, s.value_at + 1, m))
     }
 

@@ -155,19 +155,20 @@ impl<'a> Cursor<'a> {
         Ok(name)
     }
 
-    /// A double-quoted label value with `\\`, `\"` and `\n` escapes; any other escaped
-    /// character is kept with its backslash, as Prometheus does.
-    pub(crate) fn quoted(&mut self) -> Result<String, ParseError> {
+    /// A double-quoted label value with `\\`, `\"` and `\n` escapes (into `out`, cleared
+    /// first, reusing its allocation); any other escaped character is kept with its
+    /// backslash, as Prometheus does.
+    pub(crate) fn quoted_into(&mut self, out: &mut String) -> Result<(), ParseError> {
         let open = self.pos;
         self.expect(b'"', "'\"' to open a label value")?;
-        let mut out = String::new();
+        out.clear();
         loop {
             let chunk = self.take_until(b"\"\\");
             out.push_str(chunk);
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(());
                 }
                 Some(b'\\') => {
                     self.pos += 1;
@@ -196,34 +197,64 @@ impl<'a> Cursor<'a> {
         spacing: Spacing,
         limits: &Limits,
     ) -> Result<Vec<(String, String)>, ParseError> {
+        let mut labels = Vec::new();
+        self.label_set_into(spacing, limits, &mut labels)?;
+        Ok(labels)
+    }
+
+    /// [`Cursor::label_set`] into `labels` (replacing its contents), reusing the strings
+    /// already there so that a parser reading line after line does not allocate.
+    pub(crate) fn label_set_into(
+        &mut self,
+        spacing: Spacing,
+        limits: &Limits,
+        labels: &mut Vec<(String, String)>,
+    ) -> Result<(), ParseError> {
         let open = self.pos;
         self.expect(b'{', "'{'")?;
-        let mut labels: Vec<(String, String)> = Vec::new();
+        let mut n = 0;
         self.blanks(spacing);
         while !self.eat(b'}') {
-            if !labels.is_empty() {
+            if n > 0 {
                 self.expect(b',', "',' or '}' after a label")?;
                 self.blanks(spacing);
                 if spacing == Spacing::Lenient && self.eat(b'}') {
                     break;
                 }
             }
-            let (name, value) = self.label(spacing, limits)?;
-            labels.push((name, value));
+            if n == labels.len() {
+                labels.push((String::new(), String::new()));
+            }
+            let (name, value) = &mut labels[n];
+            if let Err(e) = self.label(spacing, limits, name, value) {
+                labels.truncate(n);
+                return Err(e);
+            }
+            n += 1;
             self.blanks(spacing);
         }
+        labels.truncate(n);
         limits
             .check_label_count(labels.len())
             .map_err(|m| self.error_at(open, m))?;
-        labels.sort_by(|a, b| a.0.cmp(&b.0));
+        // Exporters usually write labels sorted already.
+        if !labels.windows(2).all(|w| w[0].0 < w[1].0) {
+            labels.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         if let Some(pair) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
             let message = format!("label {:?} appears twice", pair[0].0);
             return Err(self.error_at(open, message));
         }
-        Ok(labels)
+        Ok(())
     }
 
-    fn label(&mut self, spacing: Spacing, limits: &Limits) -> Result<(String, String), ParseError> {
+    fn label(
+        &mut self,
+        spacing: Spacing,
+        limits: &Limits,
+        name_out: &mut String,
+        value_out: &mut String,
+    ) -> Result<(), ParseError> {
         let start = self.pos;
         let name = self.label_name()?;
         if name == "__name__" {
@@ -236,11 +267,13 @@ impl<'a> Cursor<'a> {
         self.expect(b'=', "'=' after a label name")?;
         self.blanks(spacing);
         let value_start = self.pos;
-        let value = self.quoted()?;
+        self.quoted_into(value_out)?;
         limits
-            .check_label_value(&value)
+            .check_label_value(value_out)
             .map_err(|m| self.error_at(value_start, m))?;
-        Ok((name.to_string(), value))
+        name_out.clear();
+        name_out.push_str(name);
+        Ok(())
     }
 
     fn blanks(&mut self, spacing: Spacing) {

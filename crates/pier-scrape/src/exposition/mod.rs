@@ -97,7 +97,7 @@ pub struct Metadata {
 }
 
 /// One sample line.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sample {
     /// The metric name including suffixes such as `_total`, `_bucket`, `_sum`.
     pub name: String,
@@ -142,6 +142,18 @@ pub fn parse(body: &[u8], format: Format, limits: &Limits) -> Result<Parsed, Par
         Format::PrometheusText => text::parse(body, limits),
         Format::OpenMetrics => openmetrics::parse(body, limits),
     }
+}
+
+/// Parses an OpenMetrics body like [`parse`], handing each sample to `on_sample` with its
+/// 1-based line number instead of collecting them (one reused buffer: no allocation per
+/// sample). The samples handed out before an error are not valid.
+pub(crate) fn parse_openmetrics_each(
+    body: &[u8],
+    limits: &Limits,
+    on_sample: impl FnMut(&Sample, usize) -> Result<(), ParseError>,
+) -> Result<Vec<Metadata>, ParseError> {
+    limits.check_body(body)?;
+    openmetrics::parse_each(body, limits, on_sample)
 }
 
 #[cfg(test)]

@@ -12,11 +12,30 @@ const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;
 
 /// Parses a whole OpenMetrics body.
 pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
-    let mut families = Families::default();
     let mut samples = Vec::new();
+    let metadata = parse_each(body, limits, |sample, _| {
+        samples.push(sample.clone());
+        Ok(())
+    })?;
+    Ok(Parsed { samples, metadata })
+}
+
+/// Parses a whole OpenMetrics body, handing each sample to `on_sample` (with its 1-based line
+/// number) as soon as its line is checked, and returns the metadata. The same [`Sample`] buffer
+/// is reused from line to line, so reading a body allocates nothing per sample once the
+/// buffer has grown. The whole body is still checked: an error after some samples were handed
+/// out means the caller must discard them.
+pub(crate) fn parse_each(
+    body: &[u8],
+    limits: &Limits,
+    mut on_sample: impl FnMut(&Sample, usize) -> Result<(), ParseError>,
+) -> Result<Vec<super::Metadata>, ParseError> {
+    let mut families = Families::default();
+    let mut count = 0usize;
     let mut last_line = 0;
     let ends_with_newline = body.ends_with(b"\n");
     let mut all = lines(body).peekable();
+    let mut sample = SampleLine::default();
     while let Some((number, bytes)) = all.next() {
         last_line = number;
         let line = utf8_line(number, bytes)?;
@@ -25,8 +44,7 @@ pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
             if let Some((next, _)) = all.peek() {
                 return Err(ParseError::new(*next, 1, "unexpected text after # EOF"));
             }
-            let metadata = families.finish(number)?;
-            return Ok(Parsed { samples, metadata });
+            return families.finish(number);
         }
         if line.is_empty() {
             return Err(cursor.error("blank lines are not allowed in OpenMetrics"));
@@ -36,10 +54,11 @@ pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
             families.metadata(number, meta)?;
             continue;
         }
-        let sample = sample_line(&mut cursor, limits)?;
+        sample_line(&mut cursor, limits, &mut sample)?;
         families.sample(number, &sample)?;
-        samples.push(sample.sample);
-        limits.check_sample_count(samples.len(), number)?;
+        on_sample(&sample.sample, number)?;
+        count += 1;
+        limits.check_sample_count(count, number)?;
     }
     let line = if ends_with_newline || last_line == 0 {
         last_line + 1
@@ -113,13 +132,20 @@ fn metric_type(word: &str) -> Option<MetricType> {
 }
 
 /// `name[{labels}] value[ timestamp][ # {labels} value[ timestamp]]`, single spaces only.
-fn sample_line(cursor: &mut Cursor<'_>, limits: &Limits) -> Result<SampleLine, ParseError> {
-    let name = cursor.metric_name()?.to_string();
-    let labels = if cursor.peek() == Some(b'{') {
-        cursor.label_set(Spacing::Strict, limits)?
+/// Reads the line into `out`, reusing its buffers.
+fn sample_line(
+    cursor: &mut Cursor<'_>,
+    limits: &Limits,
+    out: &mut SampleLine,
+) -> Result<(), ParseError> {
+    let name = cursor.metric_name()?;
+    out.sample.name.clear();
+    out.sample.name.push_str(name);
+    if cursor.peek() == Some(b'{') {
+        cursor.label_set_into(Spacing::Strict, limits, &mut out.sample.labels)?;
     } else {
-        Vec::new()
-    };
+        out.sample.labels.clear();
+    }
     cursor.expect(b' ', "a space before the value")?;
     let value_at = cursor.pos();
     let value = value(cursor, "value")?;
@@ -144,17 +170,12 @@ fn sample_line(cursor: &mut Cursor<'_>, limits: &Limits) -> Result<SampleLine, P
         Some((ms, secs)) => (Some(ms), Some(secs)),
         None => (None, None),
     };
-    Ok(SampleLine {
-        sample: Sample {
-            name,
-            labels,
-            value,
-            timestamp_ms,
-        },
-        timestamp_secs,
-        value_at,
-        exemplar_at,
-    })
+    out.sample.value = value;
+    out.sample.timestamp_ms = timestamp_ms;
+    out.timestamp_secs = timestamp_secs;
+    out.value_at = value_at;
+    out.exemplar_at = exemplar_at;
+    Ok(())
 }
 
 /// A number token ending at a space or the end of the line.

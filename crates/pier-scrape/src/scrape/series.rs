@@ -5,6 +5,7 @@
 //! that vanished, and everything at the end of the run. Pure: no I/O, no clock.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use pier_tsdb::{Labels, STALE_NAN};
 
@@ -38,6 +39,8 @@ pub(crate) struct Prepared {
     pub series_added: usize,
     /// Series of this scrape, `true` when tracked for staleness (no explicit timestamp).
     current: HashMap<Labels, bool>,
+    /// This scrape's label sets by the hash of the sample's name and labels as exposed.
+    by_sample: HashMap<u64, Labels>,
 }
 
 /// One target's series memory.
@@ -50,6 +53,11 @@ pub(crate) struct SeriesState {
     /// Series of the previous stored scrape; `true` when tracked for staleness. Series with an
     /// explicit timestamp are not tracked, as in Prometheus: their owner decides when they end.
     previous: HashMap<Labels, bool>,
+    /// The label sets of the previous stored scrape by the hash of the exposed name and labels
+    /// ([`sample_hash`]), so that a series seen before does not build its label set again;
+    /// a hit is checked against the sample ([`SeriesState::is_series_of`]), so a hash
+    /// collision costs only the slow path.
+    by_sample: HashMap<u64, Labels>,
     /// Timestamp of the latest sample written, so end-of-run markers never precede it.
     last_t_ms: Option<i64>,
 }
@@ -74,6 +82,7 @@ impl SeriesState {
             target_labels,
             synthetic,
             previous: HashMap::new(),
+            by_sample: HashMap::new(),
             last_t_ms: None,
         })
     }
@@ -89,8 +98,26 @@ impl SeriesState {
             .collect();
         let mut samples = Vec::with_capacity(parsed.samples.len() + self.previous.len());
         let mut current: HashMap<Labels, bool> = HashMap::with_capacity(parsed.samples.len());
+        let mut by_sample: HashMap<u64, Labels> = HashMap::with_capacity(parsed.samples.len());
         for sample in &parsed.samples {
-            let labels = self.series_labels(sample, &kinds)?;
+            let hash = sample_hash(sample);
+            let known = self
+                .by_sample
+                .get(&hash)
+                .filter(|l| self.is_series_of(l, sample, &kinds));
+            let labels = match known {
+                Some(labels) => labels.clone(),
+                None => {
+                    let labels = self.series_labels(sample, &kinds)?;
+                    // The previous scrape's label set, if it had this series: the store keeps
+                    // the label set it first saw, so reusing it keeps one copy in memory.
+                    match self.previous.get_key_value(&labels) {
+                        Some((known, _)) => known.clone(),
+                        None => labels,
+                    }
+                }
+            };
+            by_sample.insert(hash, labels.clone());
             if current.contains_key(&labels) {
                 // A repeated series in one scrape: the first sample wins, as the storage would
                 // reject the second for the same timestamp.
@@ -112,12 +139,14 @@ impl SeriesState {
             samples,
             series_added,
             current,
+            by_sample,
         })
     }
 
     /// Records a stored successful scrape taken at `t_ms`.
     pub fn commit(&mut self, prepared: Prepared, t_ms: i64) {
         self.previous = prepared.current;
+        self.by_sample = prepared.by_sample;
         self.note_time(t_ms);
     }
 
@@ -128,6 +157,7 @@ impl SeriesState {
             let entry = self.previous.entry(labels).or_insert(tracked);
             *entry |= tracked;
         }
+        self.by_sample.extend(prepared.by_sample);
     }
 
     /// A failed scrape at `t_ms`: staleness markers for every series of the previous scrape,
@@ -135,6 +165,7 @@ impl SeriesState {
     pub fn fail(&mut self, t_ms: i64) -> Vec<ScrapedSample> {
         let markers = self.stale_markers(t_ms, |_| true);
         self.previous.clear();
+        self.by_sample.clear();
         self.note_time(t_ms);
         markers
     }
@@ -154,6 +185,7 @@ impl SeriesState {
             value: STALE_NAN,
         }));
         self.previous.clear();
+        self.by_sample.clear();
         self.last_t_ms = None;
         markers
     }
@@ -198,6 +230,58 @@ impl SeriesState {
         v
     }
 
+    /// Whether `labels` is what [`SeriesState::series_labels`] makes of `sample`, checked
+    /// without building it. Only for samples whose labels do not clash with a target label
+    /// (false otherwise, sending them the slow way): then the series labels are exactly the
+    /// metric name, the target labels and the sample's non-empty labels (normalised).
+    fn is_series_of(
+        &self,
+        labels: &Labels,
+        sample: &Sample,
+        kinds: &HashMap<&str, MetricType>,
+    ) -> bool {
+        let target = |name: &str| {
+            self.target_labels
+                .binary_search_by(|(n, _)| n.as_str().cmp(name))
+                .ok()
+                .map(|i| self.target_labels[i].1.as_str())
+        };
+        let mut exposed = 0;
+        for (name, value) in &sample.labels {
+            if !value.is_empty() {
+                if target(name).is_some() {
+                    return false;
+                }
+                exposed += 1;
+            }
+        }
+        if labels.len() != 1 + self.target_labels.len() + exposed {
+            return false;
+        }
+        labels.iter().all(|l| {
+            if l.name == "__name__" {
+                return l.value == sample.name;
+            }
+            if let Some(v) = target(&l.name) {
+                return l.value == v;
+            }
+            match sample
+                .labels
+                .binary_search_by(|(n, _)| n.as_str().cmp(&l.name))
+            {
+                Ok(i) => {
+                    let (name, value) = &sample.labels[i];
+                    if name == "le" || name == "quantile" {
+                        l.value == normalize_label_value(sample, name, value, kinds)
+                    } else {
+                        l.value == *value
+                    }
+                }
+                Err(_) => false,
+            }
+        })
+    }
+
     /// The series labels of an exposed sample (Prometheus's `mutateSampleLabels` with
     /// `honor_labels: false`): the exposed labels, then the target labels set over them; an
     /// exposed label whose name a target label takes moves to `exported_<name>` (more
@@ -239,6 +323,14 @@ impl SeriesState {
         )
         .map_err(|e| format!("sample {}: {e}", sample.name))
     }
+}
+
+/// A hash of a sample's name and labels as exposed (the key of the label-set cache).
+fn sample_hash(sample: &Sample) -> u64 {
+    let mut h = DefaultHasher::new();
+    sample.name.hash(&mut h);
+    sample.labels.hash(&mut h);
+    h.finish()
 }
 
 /// Prometheus 3 rewrites the `le` of classic histogram buckets and the `quantile` of summaries
@@ -441,6 +533,26 @@ mod tests {
             .collect();
         assert_eq!(q, ["0.5", "1.0"]);
         assert_eq!(find(&p.samples, "g_bucket")[0].labels.get("le"), Some("1"));
+    }
+
+    #[test]
+    fn a_second_scrape_gives_the_same_series_from_the_cache() {
+        let mut st = state();
+        let body = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n\
+m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
+        let first = st.prepare(&text(body), 1000).unwrap();
+        let labels: Vec<Labels> = first.samples.iter().map(|s| s.labels.clone()).collect();
+        st.commit(first, 1000);
+        let second = st.prepare(&text(body), 2000).unwrap();
+        let again: Vec<Labels> = second.samples.iter().map(|s| s.labels.clone()).collect();
+        assert_eq!(labels, again);
+        assert_eq!(second.series_added, 0);
+        assert!(second.samples.iter().all(|s| !is_stale(s.value)));
+        st.commit(second, 2000);
+        // A sample whose labels changed is not mistaken for the cached one.
+        let third = st.prepare(&text("n{a=\"x\",b=\"z\"} 2\n"), 3000).unwrap();
+        assert_eq!(third.samples[0].labels.get("b"), Some("z"));
+        assert_eq!(third.series_added, 1);
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub mod compact;
 pub mod writer;
 
 use crate::error::TsdbError;
-use crate::index::{Index, Labels, Matcher, SeriesRef};
+use crate::index::{Index, LabelPool, Labels, Matcher, SeriesRef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -186,6 +186,12 @@ impl Block {
     /// Opens the block in `dir`: reads `meta.json`, reads and checks the index, opens the
     /// chunk files. Chunk data is not read.
     pub fn open(dir: &Path) -> Result<Block, TsdbError> {
+        Self::open_pooled(dir, &mut LabelPool::new())
+    }
+
+    /// Like [`Block::open`], taking each series' labels from `pool` when an equal set is
+    /// there (and adding the others), so blocks and the head share them in memory.
+    pub fn open_pooled(dir: &Path, pool: &mut LabelPool) -> Result<Block, TsdbError> {
         let meta_path = dir.join(META_FILE);
         let meta_bytes = fs::read(&meta_path).map_err(|e| TsdbError::io("read", &meta_path, e))?;
         let meta: BlockMeta = serde_json::from_slice(&meta_bytes)
@@ -201,9 +207,10 @@ impl Block {
         let (series, chunks) =
             decode_index(&data).map_err(|reason| corrupt(&index_path, reason))?;
         let mut index = Index::new();
-        for (i, labels) in series.iter().enumerate() {
+        for (i, labels) in series.into_iter().enumerate() {
+            let labels = pool.intern(labels);
             let r = index
-                .add(labels)
+                .add(&labels)
                 .map_err(|e| corrupt(&index_path, format!("series {labels}: {e}")))?;
             if r.0 != i as u64 {
                 return Err(corrupt(&index_path, format!("series {labels} repeated")));
@@ -248,6 +255,11 @@ impl Block {
             files,
             size,
         })
+    }
+
+    /// Every series' labels.
+    pub fn all_labels(&self) -> impl Iterator<Item = &Labels> {
+        self.index.all_labels()
     }
 
     /// The block's directory.

@@ -88,6 +88,11 @@ pub fn is_valid_label_name(name: &str) -> bool {
 }
 
 impl Labels {
+    /// True if both share one allocation (then they are equal; equal sets may not share).
+    pub(crate) fn same_allocation(&self, other: &Labels) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The empty label set.
     pub fn empty() -> Self {
         Self::default()
@@ -179,6 +184,42 @@ impl Labels {
     /// Iterates over the labels, sorted by name.
     pub fn iter(&self) -> std::slice::Iter<'_, Label> {
         self.0.iter()
+    }
+}
+
+/// Shares one allocation among equal label sets: [`LabelPool::intern`] returns the first
+/// `Labels` seen with the same contents. Used so that the head and the block readers of a
+/// store hold each series' labels once, not once per block.
+#[derive(Debug, Default)]
+pub struct LabelPool {
+    set: std::collections::HashSet<Labels>,
+}
+
+impl LabelPool {
+    /// An empty pool.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `labels` without replacing an equal set already there.
+    pub fn add(&mut self, labels: &Labels) {
+        if !self.set.contains(labels) {
+            self.set.insert(labels.clone());
+        }
+    }
+
+    /// The pooled label set equal to `labels` (added if new).
+    pub fn intern(&mut self, labels: Labels) -> Labels {
+        if let Some(l) = self.set.get(&labels) {
+            return l.clone();
+        }
+        self.set.insert(labels.clone());
+        labels
+    }
+
+    /// The pooled label set equal to `labels`, if any (nothing is added).
+    pub fn get(&self, labels: &Labels) -> Option<&Labels> {
+        self.set.get(labels)
     }
 }
 

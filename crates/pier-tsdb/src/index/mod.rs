@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use thiserror::Error;
 
-pub use labels::{Label, Labels, LabelsError, METRIC_NAME, is_valid_label_name};
+pub use labels::{Label, LabelPool, Labels, LabelsError, METRIC_NAME, is_valid_label_name};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use postings::{MemPostings, SeriesRef};
 
@@ -72,6 +72,11 @@ impl Index {
     /// The labels of a series.
     pub fn labels(&self, r: SeriesRef) -> Option<&Labels> {
         usize::try_from(r.0).ok().and_then(|i| self.series.get(i))
+    }
+
+    /// Every series' labels, by ref.
+    pub fn all_labels(&self) -> impl Iterator<Item = &Labels> {
+        self.series.iter()
     }
 
     /// All label names in use, sorted.
