@@ -14,6 +14,7 @@
 //! - [`engine`]: [`Engine`] and its limits; the entry points `instant` and `range`.
 //! - `eval`: the evaluator (selectors, offsets, `@`, subqueries, operators, aggregations).
 //! - `functions`: every float function of Prometheus 3, called once per step.
+//! - `kahan`: the compensated summation both aggregations and functions use.
 //! - [`mem`]: [`MemStorage`], an in-memory store for tests and the conformance runner.
 //! - [`promqltest`]: the promqltest parser and runner.
 
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod error;
 mod eval;
 mod functions;
+mod kahan;
 pub mod mem;
 pub mod promqltest;
 pub mod value;

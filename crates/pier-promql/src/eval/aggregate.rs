@@ -14,11 +14,11 @@ use super::build::build;
 use super::ctx::Ctx;
 use super::grouping::Grouping;
 use super::heap::{Direction, KHeap};
-use super::kahan::kahan_inc;
 use super::node::Node;
 use super::step::StepValue;
 use super::time::Times;
 use crate::error::QueryError;
+use crate::kahan::inc as kahan_inc;
 use crate::value::{Sample, with_label};
 
 /// An aggregation with its operand and parameter.

@@ -12,7 +12,7 @@
 //! - `vector_selector`, `matrix_selector`, `subquery`: the data sources; `window`: a range
 //!   selector's sliding window.
 //! - `arith`, `matching`, `binary`: operators and vector matching.
-//! - `kahan`, `heap`, `grouping`, `aggregate`: aggregations.
+//! - `heap`, `grouping`, `aggregate`: aggregations (compensated sums in `crate::kahan`).
 //! - `call`: function calls.
 //! - `output`: range-query assembly and delayed name removal.
 
@@ -24,7 +24,6 @@ mod call;
 mod ctx;
 mod grouping;
 mod heap;
-mod kahan;
 mod matching;
 mod matrix_selector;
 mod node;

@@ -30,7 +30,6 @@ mod changes;
 mod convert;
 mod gofmt;
 mod histogram;
-mod kahan;
 mod labels;
 mod math;
 mod over_time;

@@ -4,8 +4,9 @@
 
 use super::args::per_series;
 use super::gofmt::format_g;
-use super::{FnCall, Sample, kahan};
+use super::{FnCall, Sample};
 use crate::error::QueryError;
+use crate::kahan;
 
 /// The mean, summed directly with Kahan compensation while the sum stays finite, then
 /// incrementally (so that huge values do not overflow), as Prometheus does.

@@ -3,9 +3,9 @@
 //! the sums small), as Prometheus's `linearRegression`.
 
 use super::args::per_series;
-use super::kahan;
 use super::{FnCall, Sample};
 use crate::error::QueryError;
+use crate::kahan;
 
 /// The slope (per second) of each series with at least two samples.
 pub(super) fn deriv(call: FnCall<'_>) -> Result<Vec<Sample>, QueryError> {

@@ -3,7 +3,7 @@
 /// Adds `inc` to `sum` with compensation `c`; returns the new sum and compensation. The
 /// caller adds the compensation at the end (`sum + c`). An infinite sum resets the
 /// compensation, so `Inf + c` never turns into NaN.
-pub(super) fn inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+pub(crate) fn inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
     let c = if t.is_infinite() {
         0.0
