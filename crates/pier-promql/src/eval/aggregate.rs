@@ -18,6 +18,7 @@ use super::node::Node;
 use super::step::StepValue;
 use super::time::Times;
 use crate::error::QueryError;
+use crate::functions::quantile_of;
 use crate::kahan::inc as kahan_inc;
 use crate::value::{Sample, with_label};
 
@@ -206,7 +207,7 @@ impl AggregateNode {
         self.clear_slots(ids.into_iter());
         groups
             .into_iter()
-            .map(|g| {
+            .map(|mut g| {
                 let v = match op {
                     T_SUM => g.value + g.kahan,
                     T_AVG if g.incremental => g.mean + g.kahan,
@@ -214,7 +215,7 @@ impl AggregateNode {
                     T_COUNT => g.count,
                     T_STDVAR => g.value / g.count,
                     T_STDDEV => (g.value / g.count).sqrt(),
-                    T_QUANTILE => quantile(q, g.values),
+                    T_QUANTILE => quantile_of(q, &mut g.values),
                     _ => g.value,
                 };
                 Sample {
@@ -319,31 +320,6 @@ impl AggregateNode {
         }
         Ok(out)
     }
-}
-
-/// Prometheus's `quantile` over plain values (NaN sorts first).
-fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Less,
-        (false, true) => std::cmp::Ordering::Greater,
-        _ => a.total_cmp(b),
-    });
-    let n = values.len() as f64;
-    let rank = q * (n - 1.0);
-    let lower = rank.floor().max(0.0);
-    let upper = (lower + 1.0).min(n - 1.0);
-    let weight = rank - rank.floor();
-    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
 /// A float as Go's `strconv.FormatFloat(f, 'f', -1, 64)` writes it.

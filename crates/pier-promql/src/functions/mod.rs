@@ -39,6 +39,8 @@ mod smoothing;
 mod sort;
 mod time;
 
+pub(crate) use over_time::quantile_of;
+
 /// One evaluated argument.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Arg<'a> {

@@ -183,8 +183,9 @@ pub(super) fn mad(call: FnCall<'_>) -> Result<Vec<Sample>, QueryError> {
     })
 }
 
-/// The q-quantile of `values` (sorted in place, NaN first), as Prometheus's `quantile`.
-pub(super) fn quantile_of(q: f64, values: &mut [f64]) -> f64 {
+/// The q-quantile of `values` (sorted in place, NaN first), as Prometheus's `quantile`
+/// aggregation and `quantile_over_time` compute it.
+pub(crate) fn quantile_of(q: f64, values: &mut [f64]) -> f64 {
     if values.is_empty() || q.is_nan() {
         return f64::NAN;
     }
