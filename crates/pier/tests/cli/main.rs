@@ -6,6 +6,7 @@ mod jobs;
 mod lifecycle;
 mod manifest_errors;
 mod metrics;
+mod monorepo;
 mod orphans;
 mod probes;
 mod procfile;

@@ -1,5 +1,6 @@
 //! Where releases live on disk and what a stored release runs: `.pier/releases/vN/src` is the
-//! snapshot of release N (built in place), `.pier/releases/logs/vN.log` its deploy log,
+//! snapshot of release N (built in place; a symlink into `vN/repo`, the whole repository, for
+//! an app in a subfolder of one), `.pier/releases/logs/vN.log` its deploy log,
 //! `.pier/cache` the build cache (`$PIER_CACHE_DIR`). Old snapshots are collected beyond
 //! `[deploy] keep_releases`, never the current or the previous release's.
 
@@ -46,12 +47,32 @@ impl Paths {
         self.state_dir.join("cache")
     }
 
-    /// Where a snapshot is made before its release number is known.
+    /// Where a snapshot is made before its release number is known: the `src` of a release
+    /// folder of its own, which [`Paths::place`] moves into place as a whole.
     pub fn incoming(&self) -> PathBuf {
         let unique = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        self.releases().join(format!("incoming-{unique}"))
+        self.releases()
+            .join(format!("incoming-{unique}"))
+            .join("src")
+    }
+
+    /// Moves the release folder of the snapshot made in `incoming` into place as release
+    /// `version`'s; returns its `src`.
+    pub fn place(&self, incoming: &Path, version: u32) -> std::io::Result<PathBuf> {
+        let target = self.src(version);
+        if let (Some(from), Some(to)) = (incoming.parent(), target.parent()) {
+            std::fs::rename(from, to)?;
+        }
+        Ok(target)
+    }
+
+    /// Deletes the release folder of a snapshot made in `incoming` that was not placed.
+    pub fn discard(&self, incoming: &Path) {
+        if let Some(folder) = incoming.parent() {
+            let _ = std::fs::remove_dir_all(folder);
+        }
     }
 
     /// The folder a release's processes run in.

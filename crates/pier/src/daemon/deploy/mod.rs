@@ -138,9 +138,7 @@ impl Inner {
         let taken = tokio::task::spawn_blocking(move || snapshot::take(&app_dir, &dest, dirty))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        let cleanup = || {
-            let _ = std::fs::remove_dir_all(&incoming);
-        };
+        let cleanup = || self.paths.discard(&incoming);
         let snap = taken.map_err(|e| {
             cleanup();
             ApiError::bad_request(e.0)
@@ -210,12 +208,7 @@ impl Inner {
         // The number is known only once recorded; the pipeline starts after the move.
         let release = self.blocking(move |s| s.begin_release(&new)).await?;
         let target = self.paths.src(release.version);
-        let moved = target
-            .parent()
-            .map(std::fs::create_dir_all)
-            .transpose()
-            .and_then(|_| std::fs::rename(incoming, &target));
-        if let Err(e) = moved {
+        if let Err(e) = self.paths.place(incoming, release.version) {
             let version = release.version;
             let reason = format!("cannot move the snapshot into {}: {e}", target.display());
             let message = reason.clone();
