@@ -334,6 +334,12 @@ pub struct ImportDto {
     pub samples: usize,
     /// Samples the store refused (out of order, or a conflicting duplicate).
     pub rejected: usize,
+    /// Samples refused because their time is already in a block (before
+    /// `oldest_accepted_ms`).
+    #[serde(default)]
+    pub too_old: usize,
+    #[serde(default)]
+    pub oldest_accepted_ms: Option<i64>,
     pub min_time_ms: Option<i64>,
     pub max_time_ms: Option<i64>,
 }
