@@ -43,7 +43,7 @@ impl SupervisorHandle {
                 Ok(replica) => {
                     self.canary_note(
                         progress,
-                        EventKind::RolloutProgress,
+                        EventKind::CanaryStarted,
                         service,
                         format!(
                             "canary {} started (v{}) beside the current replicas",
@@ -71,7 +71,7 @@ impl SupervisorHandle {
                 for replica in &replicas {
                     self.canary_note(
                         progress,
-                        EventKind::RolloutCompleted,
+                        EventKind::CanaryReady,
                         replica.name.split('.').next().unwrap_or(&replica.name),
                         format!("canary {} (v{}) is ready", replica.name, release.version),
                     );
@@ -81,7 +81,7 @@ impl SupervisorHandle {
             Err(failure) => {
                 self.canary_note(
                     progress,
-                    EventKind::RolloutFailed,
+                    EventKind::CanaryFailed,
                     &failure.service,
                     format!("{}; stopping the canary", failure.reason),
                 );
@@ -101,7 +101,7 @@ impl SupervisorHandle {
             let service = replica.name.split('.').next().unwrap_or(&replica.name);
             self.canary_note(
                 progress,
-                EventKind::RolloutProgress,
+                EventKind::CanaryStopping,
                 service,
                 format!("stopping canary {}", replica.name),
             );

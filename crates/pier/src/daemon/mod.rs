@@ -347,6 +347,13 @@ async fn recover_deploys(state: &State) -> anyhow::Result<()> {
             version,
             "a canary was running when the daemon stopped; marked aborted"
         );
+        recorder::record_now(
+            state,
+            "canary.aborted",
+            "release",
+            format!("v{version}: the canary was aborted, the daemon stopped while it ran"),
+        )
+        .await;
     }
     Ok(())
 }

@@ -156,7 +156,15 @@ fn a_canary_gets_its_sticky_share_then_promotes_under_load_without_a_failed_requ
         min_ready_after(&events, first_id) >= 2,
         "ready web replicas dropped below 2"
     );
-    assert!(events.iter().any(|e| e["kind"] == "rollout.completed"));
+    for kind in [
+        "canary.started",
+        "canary.ready",
+        "canary.split",
+        "canary.promoted",
+        "rollout.completed",
+    ] {
+        assert!(events.iter().any(|e| e["kind"] == kind), "no {kind} event");
+    }
 }
 
 #[test]
@@ -214,6 +222,11 @@ fn abort_returns_every_client_to_the_current_release_and_a_restart_aborts_a_cana
     daemon.wait_ready("web", 2);
     assert_eq!(status_of(&daemon, 3), "aborted");
     assert!(canary_of(&daemon).is_null());
+    let aborted = events(&daemon)
+        .iter()
+        .filter(|e| e["kind"] == "canary.aborted")
+        .count();
+    assert_eq!(aborted, 2, "one abort by hand, one by the restart");
     assert_eq!(web_releases(&daemon), [1, 1]);
     // A new canary can start.
     daemon.ok(&["deploy", "--canary", "10"]);

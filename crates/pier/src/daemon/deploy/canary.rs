@@ -177,10 +177,12 @@ pub async fn start(
     });
     route.split = Some((basis_points(percent), salt));
     inner.canary_route.send_replace(Some(route));
-    progress.step(&format!(
+    let message = format!(
         "the router sends {percent}% of the clients of {} to v{version} (sticky per client)",
         services.join(", ")
-    ));
+    );
+    progress.step(&message);
+    crate::daemon::recorder::record_now(&inner.state, "canary.split", "release", message).await;
     Ok(())
 }
 
@@ -227,6 +229,13 @@ impl Inner {
         })?;
         let version = active.release.version;
         self.blocking(move |s| s.promote_canary(version)).await?;
+        crate::daemon::recorder::record_now(
+            &self.state,
+            "canary.promoted",
+            "release",
+            format!("v{version}: the canary is promoted, rolling it out"),
+        )
+        .await;
         *self.canary.lock().unwrap_or_else(|e| e.into_inner()) = None;
         // The canary's replicas join their service's pool: the rollout counts them as new.
         self.canary_route.send_replace(None);
@@ -290,6 +299,13 @@ impl Inner {
             inner.canary_route.send_replace(None);
             *inner.canary.lock().unwrap_or_else(|e| e.into_inner()) = None;
             let current = inner.current().await.map(|r| r.version).unwrap_or(0);
+            crate::daemon::recorder::record_now(
+                &inner.state,
+                "canary.aborted",
+                "release",
+                format!("v{version}: the canary was aborted with `pier deploy --abort`"),
+            )
+            .await;
             progress
                 .done(OutcomeDto {
                     ok: true,
