@@ -254,7 +254,9 @@ pub struct ReplicaView {
 /// goes to another pool (the canary release's replicas).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanarySplit {
-    /// The pool of the canary's replicas, a key of [`TableSpec::services`] (`web@v3`).
+    /// The pool of the canary's replicas, a key of [`TableSpec::services`]: the service's
+    /// name, `@` and the release (`web@v3`). A request routed to it after it left the table
+    /// goes to the service's pool.
     pub pool: String,
     /// The canary's release (`v3`), the `release` label of requests it could not serve.
     pub release: String,

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use pier_router::{
     Backend, CanarySplit, ExternalUrl, HostMatch, KeyLists, RouteRule, RouterConfig, SplitKey,
@@ -149,6 +150,53 @@ async fn a_canary_takes_its_share_of_keys_stickily_and_metrics_tell_releases_apa
         let series = format!(r#"route="app",backend="a",release="{release}",status="200""#);
         assert!(text.contains(&series), "{series} in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn a_request_waiting_for_a_canary_that_goes_away_is_served_by_the_service() {
+    let router = TestRouter::start(RouterConfig::default()).await;
+    let current = backends::start(Behaviour::Echo).await;
+    let spec = |canary: bool| {
+        let mut services = HashMap::from([("a".to_string(), vec![ready("a.1", current)])]);
+        let mut canaries = HashMap::new();
+        if canary {
+            // Its replica is stopping: requests routed to it wait.
+            let stopping = replica("a.2", pier_router::ReplicaPhase::Booting);
+            services.insert("a@v2".to_string(), vec![stopping]);
+            let split = CanarySplit {
+                pool: "a@v2".into(),
+                release: "v2".into(),
+                basis_points: 10_000,
+                salt: "s".into(),
+            };
+            canaries.insert("a".to_string(), split);
+        }
+        TableSpec {
+            routes: vec![RouteRule::to_service(
+                "app",
+                HostMatch::Any,
+                "/",
+                "a",
+                fast_timeouts(),
+            )],
+            services,
+            maintenance: false,
+            canaries,
+        }
+    };
+    router.set_spec(spec(true));
+    let addr = router.addr;
+    let waiting = tokio::spawn(async move { get(addr, "/waiting").await });
+    wait_for(Duration::from_secs(5), || {
+        (router.metrics.queued.get() > 0).then_some(())
+    })
+    .await
+    .expect("the request waits for the canary");
+    router.set_spec(spec(false));
+    let reply = waiting.await.unwrap();
+    assert_eq!(reply.status, Some(200), "{reply:?}");
+    let line = router.log_line(&["path=\"/waiting\""]).await;
+    assert!(line.contains("dyno=a.1 "), "{line}");
 }
 
 #[tokio::test]
