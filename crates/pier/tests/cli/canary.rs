@@ -228,9 +228,11 @@ fn abort_returns_every_client_to_the_current_release_and_a_restart_aborts_a_cana
         .count();
     assert_eq!(aborted, 2, "one abort by hand, one by the restart");
     assert_eq!(web_releases(&daemon), [1, 1]);
-    // A new canary can start.
-    daemon.ok(&["deploy", "--canary", "10"]);
+    // A new canary can start, with a decimal share.
+    daemon.ok(&["deploy", "--canary", "12.5%"]);
     assert_eq!(status_of(&daemon, 4), "canary");
+    assert_eq!(canary_of(&daemon)["percent"], 12.5);
+    assert!(daemon.ok(&["releases"]).contains("canary 12.5%"));
     daemon.ok(&["deploy", "--abort"]);
 }
 
