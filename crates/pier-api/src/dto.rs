@@ -16,6 +16,9 @@ pub struct StatusDto {
     pub pier_version: String,
     pub release: u32,
     pub started_at_ms: i64,
+    /// The canary running beside the current release, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::CanaryDto>,
 }
 
 /// One row of `GET /v1/ps`.
