@@ -14,10 +14,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc: the router allocates small, short-lived buffers per request, which glibc's
-/// allocator serves markedly slower (measured with scripts/bench-router).
+/// jemalloc: the router allocates small, short-lived buffers per request, which glibc's
+/// allocator serves markedly slower (scripts/bench-router); and the metrics store's scrapes
+/// allocate and free a batch per target per interval across threads, which mimalloc kept as
+/// resident memory (about twice the RSS per active series of jemalloc's, scripts/bench-tsdb).
+/// Its background thread returns freed pages to the kernel.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     // The shim runs before anything else: no runtime, no logging, no argument parsing.
