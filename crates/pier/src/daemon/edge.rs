@@ -1,7 +1,8 @@
 //! The daemon's side of the router: binds the public listener and one stable loopback
 //! listener per internal service (its port is kept in the state store so `<NAME>_URL` stays
 //! the same across restarts), turns the manifest's routes into routing rules, and feeds the
-//! router a new table whenever the supervisor's replicas or the maintenance flag change.
+//! router a new table whenever the supervisor's replicas, the maintenance flag or the staging
+//! environments change.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -236,27 +237,35 @@ fn route_name(host: &HostMatch, path: &str) -> String {
     }
 }
 
-/// Keeps the routing table in step with the supervisor and the maintenance flag.
+/// Keeps the routing table in step with the supervisor, the maintenance flag and the
+/// staging environments (`stages`: their rules, first, and their services' replicas).
 pub fn follow(
     router: Router,
     mut rules: watch::Receiver<Vec<RouteRule>>,
     manifest: Arc<Manifest>,
     mut replicas: watch::Receiver<Vec<ReplicaStatus>>,
     mut maintenance: watch::Receiver<bool>,
+    mut stages: watch::Receiver<TableSpec>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let spec = table_spec(
+            let mut spec = table_spec(
                 &rules.borrow_and_update(),
                 &manifest,
                 &replicas.borrow_and_update(),
                 *maintenance.borrow_and_update(),
             );
+            {
+                let stages = stages.borrow_and_update();
+                spec.routes.splice(0..0, stages.routes.iter().cloned());
+                spec.services.extend(stages.services.clone());
+            }
             router.update(&spec);
             tokio::select! {
                 changed = replicas.changed() => if changed.is_err() { return },
                 changed = maintenance.changed() => if changed.is_err() { return },
                 changed = rules.changed() => if changed.is_err() { return },
+                changed = stages.changed() => if changed.is_err() { return },
             }
         }
     })
@@ -275,27 +284,33 @@ fn table_spec(
         .map(|s| (s.name.clone(), Vec::new()))
         .collect();
     for replica in replicas {
-        let Some(views) = services.get_mut(&replica.service) else {
-            continue;
-        };
-        let phase = match replica.state {
-            ReplicaState::Running if replica.ready => ReplicaPhase::Ready,
-            ReplicaState::Starting | ReplicaState::Running => ReplicaPhase::Booting,
-            ReplicaState::CrashLoopBackOff => ReplicaPhase::Down,
-            // Being stopped on purpose (restart, scale down): requests wait for a replica
-            // rather than fail while its successor starts.
-            ReplicaState::Stopping => ReplicaPhase::Booting,
-            ReplicaState::Stopped => continue,
-        };
-        views.push(ReplicaView {
-            name: replica.name.clone(),
-            addr: replica.port.map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
-            phase,
-        });
+        if let (Some(views), Some(view)) =
+            (services.get_mut(&replica.service), replica_view(replica))
+        {
+            views.push(view);
+        }
     }
     TableSpec {
         routes: rules.to_vec(),
         services,
         maintenance,
     }
+}
+
+/// How the router sees a replica; `None` once it has stopped.
+pub fn replica_view(replica: &ReplicaStatus) -> Option<ReplicaView> {
+    let phase = match replica.state {
+        ReplicaState::Running if replica.ready => ReplicaPhase::Ready,
+        ReplicaState::Starting | ReplicaState::Running => ReplicaPhase::Booting,
+        ReplicaState::CrashLoopBackOff => ReplicaPhase::Down,
+        // Being stopped on purpose (restart, scale down): requests wait for a replica
+        // rather than fail while its successor starts.
+        ReplicaState::Stopping => ReplicaPhase::Booting,
+        ReplicaState::Stopped => return None,
+    };
+    Some(ReplicaView {
+        name: replica.name.clone(),
+        addr: replica.port.map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
+        phase,
+    })
 }

@@ -15,6 +15,7 @@ mod recorder;
 mod release;
 mod route_admin;
 mod scheduler;
+mod stage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -220,12 +221,27 @@ async fn run(
         format!("http://{api_addr}/metrics"),
         supervisor.watch_status(),
     );
+    let (stage_table, stage_routes) = watch::channel(pier_router::TableSpec::default());
+    let stages = stage::StageManager::new(stage::Shared {
+        app: manifest.app.clone(),
+        state_dir: state_dir.clone(),
+        shim: shim.clone(),
+        port_range: manifest.supervisor.port_range,
+        main_state: state.clone(),
+        services: manifest.services.keys().cloned().collect(),
+        router: edge.router.clone(),
+        public_port: edge.public_addr.port(),
+        ticks: watch::channel(0).0,
+        table: stage_table,
+    });
+    let stage_routing = stages.follow_routing();
     let follower = edge::follow(
         edge.router.clone(),
         route_control.subscribe(),
         manifest.clone(),
         supervisor.watch_status(),
         maintenance.subscribe(),
+        stage_routes,
     );
     console::step(
         style,
@@ -275,7 +291,16 @@ async fn run(
         registry: Arc::new(registry),
         // Prometheus's defaults: a 2-minute timeout, at most 50,000,000 samples in memory.
         promql: pier_promql::Engine::new(pier_promql::EngineOptions::default()),
+        stages: Some(stages.clone()),
     });
+    stages.set_main_context(ctx.clone());
+    let restored = stages.restore().await;
+    if !restored.is_empty() {
+        console::step(
+            style,
+            &format!("staging environments running again: {}", restored.join(", ")),
+        );
+    }
     let mut stop_signal = stopping.subscribe();
     let api = tokio::spawn(pier_api::serve(listener, ctx, async move {
         let _ = stop_signal.wait_for(|s| *s).await;
@@ -289,6 +314,8 @@ async fn run(
     logs.push("pier", LogStream::System, "shutting down");
     jobs.stop().await;
     metrics_pipeline.stop().await;
+    stages.shutdown().await;
+    stage_routing.abort();
     supervisor.shutdown().await;
     let _ = api.await;
     follower.abort();

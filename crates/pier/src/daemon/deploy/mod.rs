@@ -23,7 +23,7 @@ use pier_state::{NewArtifact, NewRelease, Release, ReleaseStatus, State};
 use pier_supervisor::{LogBus, SupervisorHandle};
 use tokio::sync::{OwnedMutexGuard, mpsc};
 
-pub use artifacts::{Paths, manifest_of, release_env};
+pub use artifacts::{Paths, manifest_of, release_env, run_release};
 
 /// What the release routes work with.
 pub struct Inner {
@@ -35,6 +35,9 @@ pub struct Inner {
     pub shim: PathBuf,
     /// `<service> → http://127.0.0.1:PORT` of internal services.
     pub internal_urls: BTreeMap<String, String>,
+    /// The config of a first deploy, when no release is current yet (a new stage's, copied
+    /// from the main environment).
+    initial_config: BTreeMap<String, String>,
     lock: Arc<tokio::sync::Mutex<()>>,
     busy: Mutex<Option<String>>,
     runs: std::sync::atomic::AtomicU32,
@@ -63,11 +66,36 @@ impl Deployer {
                 app_dir: app_dir.to_path_buf(),
                 shim,
                 internal_urls,
+                initial_config: BTreeMap::new(),
                 lock: Arc::new(tokio::sync::Mutex::new(())),
                 busy: Mutex::new(None),
                 runs: std::sync::atomic::AtomicU32::new(1),
             }),
         }
+    }
+
+    /// The deployer of a staging environment: it snapshots `working_tree`, keeps its releases
+    /// under `stage_dir` (`releases/`, `cache/`), and gives its first release `initial_config`.
+    pub fn for_stage(
+        (state, supervisor, logs): (State, SupervisorHandle, LogBus),
+        shim: PathBuf,
+        working_tree: &Path,
+        stage_dir: &Path,
+        initial_config: BTreeMap<String, String>,
+    ) -> Self {
+        let mut deployer = Deployer::new(
+            state,
+            supervisor,
+            logs,
+            working_tree,
+            shim,
+            BTreeMap::new(),
+        );
+        if let Some(inner) = Arc::get_mut(&mut deployer.inner) {
+            inner.paths = Paths::new(stage_dir);
+            inner.initial_config = initial_config;
+        }
+        deployer
     }
 }
 
@@ -155,7 +183,14 @@ impl Inner {
                     .map(|t| format!("# Procfile\n{t}"))
             })
             .unwrap_or_default();
-        let current = self.current().await.inspect_err(|_| cleanup())?;
+        let config = match self.blocking(|s| s.current_release()).await {
+            Ok(Some(current)) => current.config,
+            Ok(None) => self.initial_config.clone(),
+            Err(e) => {
+                cleanup();
+                return Err(e);
+            }
+        };
         let short = snap
             .commit
             .as_deref()
@@ -175,7 +210,7 @@ impl Inner {
             source: snap.source,
             commit: snap.commit.clone(),
             artifact: NewArtifact::Own,
-            config: current.config,
+            config,
         };
         let (release, rx) = match self.place_and_launch(busy, new, manifest, &incoming).await {
             Ok(ok) => ok,
