@@ -82,8 +82,17 @@ pub struct StageDestroyedDto {
 
 /// The routes of the main environment a stage has too, under `/v1/stages/NAME/`.
 const STAGE_ROUTES: &[&str] = &[
-    "status", "ps", "logs", "formation", "scale", "restart", "events", "releases", "rollback",
-    "config", "run",
+    "status",
+    "ps",
+    "logs",
+    "formation",
+    "scale",
+    "restart",
+    "events",
+    "releases",
+    "rollback",
+    "config",
+    "run",
 ];
 
 type Ctx = State<Arc<ApiContext>>;

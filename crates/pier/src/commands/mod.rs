@@ -31,7 +31,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn client_command(api: Option<&str>, stage: Option<String>, command: Command) -> anyhow::Result<()> {
+fn client_command(
+    api: Option<&str>,
+    stage: Option<String>,
+    command: Command,
+) -> anyhow::Result<()> {
     // Validate arguments before anything touches the network.
     if let Some(name) = &stage {
         stage::check_name(name)?;

@@ -146,7 +146,11 @@ pub fn parse_pairs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>>
 }
 
 /// Posts `request` and prints the progress stream until its end.
-pub(crate) async fn follow<B: Serialize>(client: &Client, path: &str, request: &B) -> anyhow::Result<()> {
+pub(crate) async fn follow<B: Serialize>(
+    client: &Client,
+    path: &str,
+    request: &B,
+) -> anyhow::Result<()> {
     let response = client.send(Method::POST, path, Some(request)).await?;
     let mut body = response.bytes_stream();
     let mut pending = Vec::new();

@@ -298,7 +298,10 @@ async fn run(
     if !restored.is_empty() {
         console::step(
             style,
-            &format!("staging environments running again: {}", restored.join(", ")),
+            &format!(
+                "staging environments running again: {}",
+                restored.join(", ")
+            ),
         );
     }
     let mut stop_signal = stopping.subscribe();

@@ -14,4 +14,5 @@ mod query;
 mod releases;
 mod router;
 mod split;
+mod stages;
 mod tidy;

@@ -83,14 +83,8 @@ impl Deployer {
         stage_dir: &Path,
         initial_config: BTreeMap<String, String>,
     ) -> Self {
-        let mut deployer = Deployer::new(
-            state,
-            supervisor,
-            logs,
-            working_tree,
-            shim,
-            BTreeMap::new(),
-        );
+        let mut deployer =
+            Deployer::new(state, supervisor, logs, working_tree, shim, BTreeMap::new());
         if let Some(inner) = Arc::get_mut(&mut deployer.inner) {
             inner.paths = Paths::new(stage_dir);
             inner.initial_config = initial_config;

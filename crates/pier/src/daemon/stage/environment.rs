@@ -84,11 +84,8 @@ impl Environment {
             })
             .await??;
         }
-        let logs = LogBus::with_files(
-            &dir.join("logs"),
-            pier_supervisor::logs::DEFAULT_RING_LINES,
-        )
-        .with_context(|| format!("cannot write logs under {}", dir.join("logs").display()))?;
+        let logs = LogBus::with_files(&dir.join("logs"), pier_supervisor::logs::DEFAULT_RING_LINES)
+            .with_context(|| format!("cannot write logs under {}", dir.join("logs").display()))?;
         let (release, formation) = first_run(shared, &record, &dir, &state).await?;
         logs.set_masks(
             initial_config
@@ -182,10 +179,7 @@ async fn first_run(
             let state = state.clone();
             tokio::task::spawn_blocking(move || state.formation()).await??
         };
-        return Ok((
-            deploy::run_release(&paths, &release, manifest),
-            formation,
-        ));
+        return Ok((deploy::run_release(&paths, &release, manifest), formation));
     }
     let mut manifest: Manifest = crate::daemon::load_manifest(&record.dir)?;
     manifest.supervisor.port_range = shared.port_range;

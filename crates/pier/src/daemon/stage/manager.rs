@@ -106,7 +106,9 @@ impl StageManager {
         lock(&self.envs).get(name).cloned().ok_or_else(|| {
             ApiError::not_found(
                 "unknown_stage",
-                format!("there is no stage {name:?}; `pier stage list` lists them (nothing was changed)"),
+                format!(
+                    "there is no stage {name:?}; `pier stage list` lists them (nothing was changed)"
+                ),
             )
         })
     }
@@ -131,10 +133,7 @@ impl StageManager {
         }
     }
 
-    async fn deploy(
-        &self,
-        request: StageRequest,
-    ) -> Result<mpsc::Receiver<ProgressDto>, ApiError> {
+    async fn deploy(&self, request: StageRequest) -> Result<mpsc::Receiver<ProgressDto>, ApiError> {
         name::check(&request.name, &self.shared.services)?;
         let dir = working_tree(&request.dir)?;
         let deploy = DeployRequest {
@@ -172,8 +171,7 @@ impl StageManager {
     ) -> Result<mpsc::Receiver<ProgressDto>, ApiError> {
         let _changing = self.begin_change(&name)?;
         // Checked before anything is created: an invalid manifest changes nothing.
-        crate::daemon::load_manifest(&dir)
-            .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+        crate::daemon::load_manifest(&dir).map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
         let main = {
             let state = self.shared.main_state.clone();
             tokio::task::spawn_blocking(move || state.current_release())
@@ -330,9 +328,7 @@ async fn stop(env: Arc<Environment>) -> usize {
 fn working_tree(dir: &str) -> Result<PathBuf, ApiError> {
     let path = Path::new(dir);
     let canonical = path.canonicalize().map_err(|e| {
-        ApiError::bad_request(format!(
-            "working tree {dir}: {e} (nothing was changed)"
-        ))
+        ApiError::bad_request(format!("working tree {dir}: {e} (nothing was changed)"))
     })?;
     if !canonical.is_dir() {
         return Err(ApiError::bad_request(format!(

@@ -58,7 +58,17 @@ mod tests {
             assert!(check(good, &services).is_ok(), "{good}");
         }
         let long = "a".repeat(64);
-        for bad in ["", "list", "Review", "-x", "x-", "a_b", "a.b", "web", long.as_str()] {
+        for bad in [
+            "",
+            "list",
+            "Review",
+            "-x",
+            "x-",
+            "a_b",
+            "a.b",
+            "web",
+            long.as_str(),
+        ] {
             assert!(check(bad, &services).is_err(), "{bad}");
         }
     }

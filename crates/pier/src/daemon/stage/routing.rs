@@ -72,8 +72,7 @@ pub fn add_stage(
         )
     };
     for service in &public {
-        spec.routes
-            .push(rule(format!("{service}.{base}"), service));
+        spec.routes.push(rule(format!("{service}.{base}"), service));
     }
     spec.routes.push(rule(base, main));
 }
