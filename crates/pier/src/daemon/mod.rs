@@ -154,6 +154,32 @@ async fn run(
         &stopping.subscribe(),
     )
     .await?;
+    // The stages run again before clients can reach the daemon.
+    let (stage_table, stage_routes) = watch::channel(pier_router::TableSpec::default());
+    let stages = stage::StageManager::new(stage::Shared {
+        app: manifest.app.clone(),
+        state_dir: state_dir.clone(),
+        shim: shim.clone(),
+        port_range: manifest.supervisor.port_range,
+        main_state: state.clone(),
+        services: manifest.services.keys().cloned().collect(),
+        router: edge.router.clone(),
+        logs: logs.clone(),
+        public_port: edge.public_addr.port(),
+        ticks: watch::channel(0).0,
+        table: stage_table,
+    });
+    let stage_routing = stages.follow_routing();
+    let restored = stages.restore().await;
+    if !restored.is_empty() {
+        console::step(
+            style,
+            &format!(
+                "staging environments running again: {}",
+                restored.join(", ")
+            ),
+        );
+    }
     let maintenance_on = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || state.setting(edge::MAINTENANCE_KEY)).await??
@@ -221,20 +247,6 @@ async fn run(
         format!("http://{api_addr}/metrics"),
         supervisor.watch_status(),
     );
-    let (stage_table, stage_routes) = watch::channel(pier_router::TableSpec::default());
-    let stages = stage::StageManager::new(stage::Shared {
-        app: manifest.app.clone(),
-        state_dir: state_dir.clone(),
-        shim: shim.clone(),
-        port_range: manifest.supervisor.port_range,
-        main_state: state.clone(),
-        services: manifest.services.keys().cloned().collect(),
-        router: edge.router.clone(),
-        public_port: edge.public_addr.port(),
-        ticks: watch::channel(0).0,
-        table: stage_table,
-    });
-    let stage_routing = stages.follow_routing();
     let follower = edge::follow(
         edge.router.clone(),
         route_control.subscribe(),
@@ -294,16 +306,6 @@ async fn run(
         stages: Some(stages.clone()),
     });
     stages.set_main_context(ctx.clone());
-    let restored = stages.restore().await;
-    if !restored.is_empty() {
-        console::step(
-            style,
-            &format!(
-                "staging environments running again: {}",
-                restored.join(", ")
-            ),
-        );
-    }
     let mut stop_signal = stopping.subscribe();
     let api = tokio::spawn(pier_api::serve(listener, ctx, async move {
         let _ = stop_signal.wait_for(|s| *s).await;

@@ -88,17 +88,30 @@ fn wait_body(daemon: &Daemon, host: &str, expected: &str) {
     );
 }
 
-/// The pids of the stage's replicas (`pier --stage NAME ps --json`).
-fn stage_pids(daemon: &Daemon, stage: &str) -> Vec<u32> {
-    let value: Value =
-        serde_json::from_str(&daemon.ok(&["--stage", stage, "ps", "--json"])).expect("ps json");
-    value["replicas"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["pid"].as_u64())
-        .map(|p| p as u32)
-        .collect()
+/// The pids of the stage's `count` replicas (`pier --stage NAME ps --json`), once exactly
+/// that many run, all ready (the previous release's may still be stopping).
+fn stage_pids(daemon: &Daemon, stage: &str, count: usize) -> Vec<u32> {
+    wait_for(
+        &format!("{count} ready replicas of stage {stage}"),
+        Duration::from_secs(30),
+        || {
+            let value: Value =
+                serde_json::from_str(&daemon.ok(&["--stage", stage, "ps", "--json"]))
+                    .expect("ps json");
+            let replicas = value["replicas"].as_array().cloned().unwrap_or_default();
+            let ready = replicas.len() == count
+                && replicas
+                    .iter()
+                    .all(|r| r["ready"] == true && r["state"] == "running");
+            ready.then(|| {
+                replicas
+                    .iter()
+                    .filter_map(|r| r["pid"].as_u64())
+                    .map(|p| p as u32)
+                    .collect()
+            })
+        },
+    )
 }
 
 fn stages_json(daemon: &Daemon) -> Vec<Value> {
@@ -175,7 +188,7 @@ fn a_stage_serves_the_working_tree_at_its_own_host_and_destroy_leaves_nothing() 
     assert_eq!(body_at(&daemon, "review.stages.localhost"), "three staged");
     assert_eq!(body_at(&daemon, "stages.localhost"), "one main");
 
-    let pids = stage_pids(&daemon, "review");
+    let pids = stage_pids(&daemon, "review", 2);
     assert_eq!(pids.len(), 2);
     assert!(pids.iter().all(|p| alive(*p)));
     let out = daemon.ok(&["stage", "destroy", "review"]);
@@ -262,7 +275,7 @@ fn a_restarted_daemon_runs_its_stages_again() {
     app.write("version.txt", "two");
     daemon.ok(&["stage", "review"]);
     assert_eq!(body_at(&daemon, "review.stages.localhost"), "two -");
-    let pids = stage_pids(&daemon, "review");
+    let pids = stage_pids(&daemon, "review", 2);
     daemon.signal_and_wait(nix::sys::signal::Signal::SIGTERM);
     for pid in &pids {
         assert!(!alive(*pid), "pid {pid} outlived the daemon");
@@ -272,7 +285,8 @@ fn a_restarted_daemon_runs_its_stages_again() {
     // The working tree changes meanwhile; the stage runs its release, not the folder.
     app.write("version.txt", "three");
     let daemon = Daemon::start(app.path(), &[]);
-    assert_eq!(body_at(&daemon, "review.stages.localhost"), "two -");
+    wait_body(&daemon, "review.stages.localhost", "two -");
+    stage_pids(&daemon, "review", 2);
     let stages = stages_json(&daemon);
     assert_eq!(stages.len(), 1, "{stages:?}");
     assert_eq!(stages[0]["release"], 1);

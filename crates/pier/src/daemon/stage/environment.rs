@@ -86,13 +86,12 @@ impl Environment {
         }
         let logs = LogBus::with_files(&dir.join("logs"), pier_supervisor::logs::DEFAULT_RING_LINES)
             .with_context(|| format!("cannot write logs under {}", dir.join("logs").display()))?;
-        let (release, formation) = first_run(shared, &record, &dir, &state).await?;
-        logs.set_masks(
-            initial_config
-                .clone()
-                .into_iter()
-                .chain(release.env.clone()),
-        );
+        let FirstRun {
+            release,
+            formation,
+            config,
+        } = first_run(shared, &record, &dir, &state).await?;
+        logs.set_masks(config.unwrap_or_else(|| initial_config.clone()));
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let recorder = recorder::spawn(state.clone(), events_rx);
         let stage = record.name.clone();
@@ -158,15 +157,23 @@ impl Environment {
     }
 }
 
-/// The release the supervisor starts with and the formation: the stage's current release at
-/// the stored formation, or, before its first deploy, the working tree's manifest with every
-/// service at zero.
+/// What a stage's supervisor starts with.
+struct FirstRun {
+    release: RunRelease,
+    formation: BTreeMap<String, u32>,
+    /// The config of the release, if one was deployed (its values are masked in the logs).
+    config: Option<BTreeMap<String, String>>,
+}
+
+/// What the supervisor starts with: the stage's current release at the stored formation (and
+/// that release's config), or, before its first deploy, the working tree's manifest with
+/// every service at zero.
 async fn first_run(
     shared: &Shared,
     record: &Record,
     dir: &Path,
     state: &State,
-) -> anyhow::Result<(RunRelease, BTreeMap<String, u32>)> {
+) -> anyhow::Result<FirstRun> {
     let current = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || state.current_release()).await??
@@ -179,7 +186,11 @@ async fn first_run(
             let state = state.clone();
             tokio::task::spawn_blocking(move || state.formation()).await??
         };
-        return Ok((deploy::run_release(&paths, &release, manifest), formation));
+        return Ok(FirstRun {
+            release: deploy::run_release(&paths, &release, manifest),
+            formation,
+            config: Some(release.config),
+        });
     }
     let mut manifest: Manifest = crate::daemon::load_manifest(&record.dir)?;
     manifest.supervisor.port_range = shared.port_range;
@@ -188,13 +199,14 @@ async fn first_run(
         .keys()
         .map(|name| (name.clone(), 0))
         .collect();
-    Ok((
-        RunRelease {
+    Ok(FirstRun {
+        release: RunRelease {
             version: 0,
             dir: record.dir.clone(),
             env: BTreeMap::new(),
             manifest: Arc::new(manifest),
         },
         formation,
-    ))
+        config: None,
+    })
 }

@@ -206,6 +206,7 @@ impl StageManager {
         };
         match env.deployer.deploy(deploy).await {
             Ok(rx) => Ok(prepend(
+                self,
                 rx,
                 format!(
                     "created stage {name}: its own processes, state and config (copied from {} {from}: {})",
@@ -231,7 +232,10 @@ impl StageManager {
     }
 
     async fn destroy(&self, name: String) -> Result<StageDestroyedDto, ApiError> {
-        let env = self.get(&name)?;
+        let env = match self.get(&name) {
+            Ok(env) => env,
+            Err(unknown) => return self.destroy_stopped(name, unknown),
+        };
         let _changing = self.begin_change(&name)?;
         if let Some(busy) = env.deployer.busy() {
             return Err(ApiError::conflict(format!(
@@ -248,7 +252,38 @@ impl StageManager {
                 stage_dir.display()
             ))
         })?;
+        self.note(format!(
+            "stage {name} destroyed: {stopped} process(es) stopped, its state and files deleted"
+        ));
         Ok(StageDestroyedDto { name, stopped })
+    }
+
+    /// A stage left on disk that could not be started when the daemon started (its folder
+    /// holds `stage.json`): nothing runs, so destroying it deletes its folder.
+    fn destroy_stopped(
+        &self,
+        name: String,
+        unknown: ApiError,
+    ) -> Result<StageDestroyedDto, ApiError> {
+        if name::check(&name, &[]).is_err() {
+            return Err(unknown);
+        }
+        let stage_dir = self.shared.stage_dir(&name);
+        if !stage_dir.join(super::environment::RECORD_FILE).is_file() {
+            return Err(unknown);
+        }
+        let _changing = self.begin_change(&name)?;
+        std::fs::remove_dir_all(&stage_dir).map_err(|e| {
+            ApiError::internal(format!("cannot delete {}: {e}", stage_dir.display()))
+        })?;
+        Ok(StageDestroyedDto { name, stopped: 0 })
+    }
+
+    /// A line about the stages in the main environment's log (and console).
+    fn note(&self, text: String) {
+        self.shared
+            .logs
+            .push("stage", pier_supervisor::LogStream::System, text);
     }
 
     async fn list(&self) -> Result<StagesDto, ApiError> {
@@ -338,8 +373,13 @@ fn working_tree(dir: &str) -> Result<PathBuf, ApiError> {
     Ok(canonical)
 }
 
-/// `rx` with one more step first.
-fn prepend(mut rx: mpsc::Receiver<ProgressDto>, first: String) -> mpsc::Receiver<ProgressDto> {
+/// `rx` with one more step first, also noted in the main environment's log.
+fn prepend(
+    manager: &StageManager,
+    mut rx: mpsc::Receiver<ProgressDto>,
+    first: String,
+) -> mpsc::Receiver<ProgressDto> {
+    manager.note(first.clone());
     let (tx, out) = mpsc::channel(64);
     tokio::spawn(async move {
         if tx.send(ProgressDto::Step { text: first }).await.is_err() {

@@ -37,6 +37,8 @@ pub struct Shared {
     /// The main environment's service names (they name hosts, so no stage may take them).
     pub services: Vec<String>,
     pub router: Router,
+    /// The main environment's log bus, for notes about the stages.
+    pub logs: pier_supervisor::LogBus,
     /// The public router's port, for the URLs `pier stage list` prints.
     pub public_port: u16,
     /// Bumped whenever a stage's replicas change, so the routing table is rebuilt.
