@@ -188,14 +188,32 @@ fn a_stage_serves_the_working_tree_at_its_own_host_and_destroy_leaves_nothing() 
     assert_eq!(body_at(&daemon, "review.stages.localhost"), "three staged");
     assert_eq!(body_at(&daemon, "stages.localhost"), "one main");
 
-    let pids = stage_pids(&daemon, "review", 2);
-    assert_eq!(pids.len(), 2);
+    let mut pids = stage_pids(&daemon, "review", 2);
     assert!(pids.iter().all(|p| alive(*p)));
+    // A one-off process of the stage is one of its processes too.
+    let pidfile = app.path().join("run.pid");
+    let mut one_off = Command::new(PIER)
+        .args(["--api", &daemon.api, "--stage", "review", "run", "--"])
+        .arg(format!("echo $$ > {}; exec sleep 600", pidfile.display()))
+        .current_dir(app.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pier run");
+    pids.push(wait_for(
+        "the one-off's pid",
+        Duration::from_secs(30),
+        || std::fs::read_to_string(&pidfile).ok()?.trim().parse().ok(),
+    ));
     let out = daemon.ok(&["stage", "destroy", "review"]);
     assert!(out.contains("destroyed"), "{out}");
     for pid in pids {
         assert!(!alive(pid), "pid {pid} of the stage still runs");
     }
+    let status = wait_for("pier run to end", Duration::from_secs(30), || {
+        one_off.try_wait().ok().flatten()
+    });
+    assert_eq!(status.code(), Some(137));
     assert!(!stage_dir(&app, "review").exists());
     assert!(stages_json(&daemon).is_empty());
     // The host now falls to the main environment's catch-all route.
@@ -290,6 +308,16 @@ fn a_restarted_daemon_runs_its_stages_again() {
     let stages = stages_json(&daemon);
     assert_eq!(stages.len(), 1, "{stages:?}");
     assert_eq!(stages[0]["release"], 1);
+    let mut daemon = daemon;
+    daemon.signal_and_wait(nix::sys::signal::Signal::SIGTERM);
+    drop(daemon);
+
+    // A stage that cannot start again (its snapshot is gone) stays on disk until destroyed.
+    std::fs::remove_dir_all(stage_dir(&app, "review").join("releases")).expect("rm releases");
+    let daemon = Daemon::start(app.path(), &[]);
+    daemon.wait_ready("web", 2);
+    assert!(stages_json(&daemon).is_empty());
+    assert!(stage_dir(&app, "review").exists());
     daemon.ok(&["stage", "destroy", "review"]);
     assert!(!Path::new(&stage_dir(&app, "review")).exists());
 }

@@ -41,6 +41,10 @@ pub struct Inner {
     lock: Arc<tokio::sync::Mutex<()>>,
     busy: Mutex<Option<String>>,
     runs: std::sync::atomic::AtomicU32,
+    /// One-off processes running now; set to `true` in `ending` to kill them (a stage being
+    /// destroyed).
+    one_offs: tokio::sync::watch::Sender<usize>,
+    ending: tokio::sync::watch::Sender<bool>,
 }
 
 /// The daemon's [`Releases`].
@@ -70,8 +74,18 @@ impl Deployer {
                 lock: Arc::new(tokio::sync::Mutex::new(())),
                 busy: Mutex::new(None),
                 runs: std::sync::atomic::AtomicU32::new(1),
+                one_offs: tokio::sync::watch::Sender::new(0),
+                ending: tokio::sync::watch::Sender::new(false),
             }),
         }
+    }
+
+    /// Kills the one-off processes (`pier run`) running now and waits until they have exited
+    /// (at most `timeout`); later ones are refused. For a stage being destroyed.
+    pub async fn end_one_offs(&self, timeout: std::time::Duration) {
+        self.inner.ending.send_replace(true);
+        let mut running = self.inner.one_offs.subscribe();
+        let _ = tokio::time::timeout(timeout, running.wait_for(|n| *n == 0)).await;
     }
 
     /// The deployer of a staging environment: it snapshots `working_tree`, keeps its releases

@@ -170,6 +170,12 @@ impl StageManager {
         deploy: DeployRequest,
     ) -> Result<mpsc::Receiver<ProgressDto>, ApiError> {
         let _changing = self.begin_change(&name)?;
+        if self.get(&name).is_ok() {
+            return Err(ApiError::conflict(format!(
+                "stage {name} has just been created by another request; run `pier stage {name}` \
+                 again to deploy to it (nothing was changed)"
+            )));
+        }
         // Checked before anything is created: an invalid manifest changes nothing.
         crate::daemon::load_manifest(&dir).map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
         let main = {
@@ -244,6 +250,9 @@ impl StageManager {
         }
         lock(&self.envs).remove(&name);
         self.tick();
+        env.deployer
+            .end_one_offs(std::time::Duration::from_secs(10))
+            .await;
         let stage_dir = env.dir.clone();
         let stopped = stop(env).await;
         std::fs::remove_dir_all(&stage_dir).map_err(|e| {
