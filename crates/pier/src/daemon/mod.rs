@@ -156,6 +156,7 @@ async fn run(
     .await?;
     // The stages run again before clients can reach the daemon.
     let (stage_table, stage_routes) = watch::channel(pier_router::TableSpec::default());
+    let (stage_scrapes, stage_targets) = watch::channel(Vec::new());
     let stages = stage::StageManager::new(stage::Shared {
         app: manifest.app.clone(),
         state_dir: state_dir.clone(),
@@ -168,6 +169,7 @@ async fn run(
         public_port: edge.public_addr.port(),
         ticks: watch::channel(0).0,
         table: stage_table,
+        targets: stage_scrapes,
     });
     let stage_routing = stages.follow_routing();
     let restored = stages.restore().await;
@@ -246,6 +248,7 @@ async fn run(
         manifest.clone(),
         format!("http://{api_addr}/metrics"),
         supervisor.watch_status(),
+        stage_targets,
     );
     let follower = edge::follow(
         edge.router.clone(),

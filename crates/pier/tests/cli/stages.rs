@@ -1,7 +1,7 @@
 //! Staging environments: `pier stage NAME` runs the working tree (uncommitted changes included)
 //! at `NAME.<app>.localhost` while the main environment keeps serving its deployed release;
-//! config is copied, then independent; `--stage NAME` acts on the stage; destroy leaves no
-//! process and no state; bad input changes nothing; a restarted daemon runs its stages again.
+//! config is copied, then independent; `--stage NAME` acts on the stage; its replicas are
+//! scraped with `env="NAME"`; destroy leaves no process, target or state; bad input changes nothing; a restarted daemon runs its stages again.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -18,6 +18,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     def do_GET(self):
         body = ('%s %s\n' % (VERSION, os.environ.get('FOO', '-'))).encode()
+        if self.path == '/metrics':
+            body = b'# TYPE served_total counter\nserved_total 1\n'
         self.send_response(200)
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
@@ -41,9 +43,14 @@ app = "stages"
 [deploy]
 progress_deadline = "30s"
 
+[metrics]
+interval = "200ms"
+timeout = "150ms"
+
 [services.web]
 command = "python3 server.py"
 replicas = 2
+metrics = "/metrics"
 readiness = {{ http = "/", period = "200ms", failure_threshold = 1 }}
 termination_grace = "5s"
 "#
@@ -112,6 +119,19 @@ fn stage_pids(daemon: &Daemon, stage: &str, count: usize) -> Vec<u32> {
             })
         },
     )
+}
+
+/// The scrape targets labelled `env=stage`.
+fn stage_targets(daemon: &Daemon, stage: &str) -> Vec<Value> {
+    let value: Value =
+        serde_json::from_str(&daemon.ok(&["targets", "--json"])).expect("targets json");
+    value["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["labels"]["env"] == stage)
+        .cloned()
+        .collect()
 }
 
 fn stages_json(daemon: &Daemon) -> Vec<Value> {
@@ -188,6 +208,19 @@ fn a_stage_serves_the_working_tree_at_its_own_host_and_destroy_leaves_nothing() 
     assert_eq!(body_at(&daemon, "review.stages.localhost"), "three staged");
     assert_eq!(body_at(&daemon, "stages.localhost"), "one main");
 
+    // Its replicas are scraped, labelled with the stage.
+    wait_for(
+        "the stage's replicas scraped",
+        Duration::from_secs(30),
+        || {
+            let up = stage_targets(&daemon, "review")
+                .iter()
+                .filter(|t| t["health"] == "up")
+                .count();
+            (up == 2).then_some(())
+        },
+    );
+
     let mut pids = stage_pids(&daemon, "review", 2);
     assert!(pids.iter().all(|p| alive(*p)));
     // A one-off process of the stage is one of its processes too.
@@ -216,6 +249,9 @@ fn a_stage_serves_the_working_tree_at_its_own_host_and_destroy_leaves_nothing() 
     assert_eq!(status.code(), Some(137));
     assert!(!stage_dir(&app, "review").exists());
     assert!(stages_json(&daemon).is_empty());
+    wait_for("the stage's targets gone", Duration::from_secs(30), || {
+        stage_targets(&daemon, "review").is_empty().then_some(())
+    });
     // The host now falls to the main environment's catch-all route.
     assert_eq!(body_at(&daemon, "review.stages.localhost"), "one main");
     invalid(&daemon, &["--stage", "review", "ps"], "no stage");

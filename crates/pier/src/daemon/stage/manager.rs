@@ -61,7 +61,7 @@ impl StageManager {
         let _ = self.main.set(ctx);
     }
 
-    /// Rebuilds the stages' part of the routing table whenever a stage's replicas change or
+    /// Rebuilds the stages' part of the routing table (and their scrape targets) whenever a stage's replicas change or
     /// a stage comes or goes.
     pub fn follow_routing(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let manager = self.clone();
@@ -70,19 +70,27 @@ impl StageManager {
             loop {
                 let envs: Vec<Arc<Environment>> = lock(&manager.envs).values().cloned().collect();
                 let mut spec = TableSpec::default();
+                let mut targets = Vec::new();
                 for env in envs {
                     let Ok(release) = env.supervisor.current_release().await else {
                         continue;
                     };
+                    let replicas = env.supervisor.status();
                     routing::add_stage(
                         &mut spec,
                         &manager.shared.app,
                         &env.record.name,
                         &release.manifest,
-                        &env.supervisor.status(),
+                        &replicas,
                     );
+                    targets.extend(routing::scrape_targets(
+                        &env.record.name,
+                        &release.manifest,
+                        &replicas,
+                    ));
                 }
                 manager.shared.table.send_replace(spec);
+                manager.shared.targets.send_replace(targets);
                 if ticks.changed().await.is_err() {
                     return;
                 }

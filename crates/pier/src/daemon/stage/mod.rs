@@ -6,8 +6,8 @@
 //! `environment.rs` is one stage (its folder, state store, log bus, supervisor and deployer),
 //! `manager.rs` creates, redeploys, lists and destroys them for the control API, `restore.rs`
 //! brings them back when the daemon starts, `routing.rs` turns their replicas into router rules
-//! and pools, `name.rs` checks names. Cron jobs and metrics scraping are the main environment's
-//! only.
+//! and pools (and the replicas to scrape), `name.rs` checks names. Cron jobs run in the main
+//! environment only.
 
 mod environment;
 mod manager;
@@ -45,6 +45,8 @@ pub struct Shared {
     pub ticks: watch::Sender<u64>,
     /// The stages' part of the routing table.
     pub table: watch::Sender<TableSpec>,
+    /// The stages' scrape targets (their replicas with a metrics path, `env="NAME"`).
+    pub targets: watch::Sender<Vec<pier_scrape::scrape::Target>>,
 }
 
 impl Shared {

@@ -3,7 +3,8 @@
 //! its main public service (`web`, else the first public one) and
 //! `<service>.NAME.<app>.localhost` to each public service. These rules come before the main
 //! environment's, so a catch-all route of the app never hides a stage. A stage's own
-//! `[[routes]]` are not used.
+//! `[[routes]]` are not used. Its replicas with a metrics path are scraped as the main
+//! environment's are, with the label `env="NAME"`.
 
 use std::collections::HashMap;
 
@@ -75,4 +76,17 @@ pub fn add_stage(
         spec.routes.push(rule(format!("{service}.{base}"), service));
     }
     spec.routes.push(rule(base, main));
+}
+
+/// The stage's replicas to scrape: the main environment's rules, with `env="NAME"`.
+pub fn scrape_targets(
+    stage: &str,
+    manifest: &Manifest,
+    replicas: &[ReplicaStatus],
+) -> Vec<pier_scrape::scrape::Target> {
+    let mut targets = crate::daemon::metrics::replica_targets(manifest, replicas);
+    for target in &mut targets {
+        target.labels.push(("env".into(), stage.to_string()));
+    }
+    targets
 }
