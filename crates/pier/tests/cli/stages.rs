@@ -354,6 +354,8 @@ fn a_restarted_daemon_runs_its_stages_again() {
     daemon.wait_ready("web", 2);
     assert!(stages_json(&daemon).is_empty());
     assert!(stage_dir(&app, "review").exists());
+    invalid(&daemon, &["stage", "review"], "`pier stage destroy review`");
+    assert!(stage_dir(&app, "review").join("stage.json").exists());
     daemon.ok(&["stage", "destroy", "review"]);
     assert!(!Path::new(&stage_dir(&app, "review")).exists());
 }

@@ -80,6 +80,12 @@ impl Deployer {
         }
     }
 
+    /// Holds the deployer as a deploy does, so that none starts until the guard is dropped;
+    /// a conflict if one runs. `what` is what a refused deploy is told is in progress.
+    pub fn hold(&self, what: &str) -> Result<impl Send + use<>, ApiError> {
+        self.inner.begin(what)
+    }
+
     /// Kills the one-off processes (`pier run`) running now and waits until they have exited
     /// (at most `timeout`); later ones are refused. For a stage being destroyed.
     pub async fn end_one_offs(&self, timeout: std::time::Duration) {

@@ -48,6 +48,13 @@ impl Record {
     }
 }
 
+/// Whether a stopping stage records its last events (the daemon stops) or not (the stage is
+/// destroyed with its state store).
+pub enum Events {
+    Keep,
+    Discard,
+}
+
 /// A running stage.
 pub struct Environment {
     pub record: Record,
@@ -138,7 +145,7 @@ impl Environment {
 
     /// Stops every process (gracefully, waiting for each) and the stage's tasks; returns how
     /// many were running.
-    pub async fn stop(self) -> usize {
+    pub async fn stop(self, events: Events) -> usize {
         let running = self.supervisor.status().len();
         self.supervisor.shutdown().await;
         self.watcher.abort();
@@ -150,8 +157,13 @@ impl Environment {
             ..
         } = self;
         drop((supervisor, deployer));
-        // The recorder ends when the last replica has dropped its event sender.
-        let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
+        match events {
+            // The recorder ends when the last replica has dropped its event sender.
+            Events::Keep => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
+            }
+            Events::Discard => recorder.abort(),
+        }
         logs.flush_files(Duration::from_secs(2));
         running
     }

@@ -17,7 +17,7 @@ use pier_router::TableSpec;
 use tokio::sync::{mpsc, watch};
 
 use super::Shared;
-use super::environment::{Environment, Record};
+use super::environment::{Environment, Events, Record};
 use super::{name, routing};
 
 /// The stages of one daemon.
@@ -137,7 +137,7 @@ impl StageManager {
     pub async fn shutdown(&self) {
         let envs = std::mem::take(&mut *lock(&self.envs));
         for env in envs.into_values() {
-            stop(env).await;
+            stop(env, Events::Keep).await;
         }
     }
 
@@ -182,6 +182,12 @@ impl StageManager {
             return Err(ApiError::conflict(format!(
                 "stage {name} has just been created by another request; run `pier stage {name}` \
                  again to deploy to it (nothing was changed)"
+            )));
+        }
+        if self.shared.stage_dir(&name).exists() {
+            return Err(ApiError::conflict(format!(
+                "stage {name} is on disk but could not start when the daemon started (see \
+                 pier's output); delete it with `pier stage destroy {name}` (nothing was changed)"
             )));
         }
         // Checked before anything is created: an invalid manifest changes nothing.
@@ -237,7 +243,7 @@ impl StageManager {
                 let removed = lock(&self.envs).remove(&name);
                 if let Some(env) = removed {
                     self.tick();
-                    stop(env).await;
+                    stop(env, Events::Discard).await;
                 }
                 let _ = std::fs::remove_dir_all(&stage_dir);
                 Err(e)
@@ -251,18 +257,23 @@ impl StageManager {
             Err(unknown) => return self.destroy_stopped(name, unknown),
         };
         let _changing = self.begin_change(&name)?;
-        if let Some(busy) = env.deployer.busy() {
-            return Err(ApiError::conflict(format!(
-                "{busy} is in progress on stage {name}; destroy it when it has finished (nothing was changed)"
-            )));
-        }
+        let _held = env
+            .deployer
+            .hold(&format!("the destruction of stage {name}"))
+            .map_err(|_| {
+                ApiError::conflict(format!(
+                    "{} is in progress on stage {name}; destroy it when it has finished \
+                     (nothing was changed)",
+                    env.deployer.busy().unwrap_or_else(|| "a deploy".into())
+                ))
+            })?;
         lock(&self.envs).remove(&name);
         self.tick();
         env.deployer
             .end_one_offs(std::time::Duration::from_secs(10))
             .await;
         let stage_dir = env.dir.clone();
-        let stopped = stop(env).await;
+        let stopped = stop(env, Events::Discard).await;
         std::fs::remove_dir_all(&stage_dir).map_err(|e| {
             ApiError::internal(format!(
                 "stage {name}'s processes have stopped, but {} could not be deleted: {e}",
@@ -363,9 +374,9 @@ impl StageManager {
 }
 
 /// Stops a stage that has left the map; how many processes were running.
-async fn stop(env: Arc<Environment>) -> usize {
+async fn stop(env: Arc<Environment>, events: Events) -> usize {
     match Arc::try_unwrap(env) {
-        Ok(env) => env.stop().await,
+        Ok(env) => env.stop(events).await,
         // A request still holds it: stop its processes; the rest goes with the last holder.
         Err(env) => {
             let running = env.supervisor.status().len();
