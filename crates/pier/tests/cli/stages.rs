@@ -221,8 +221,17 @@ fn a_stage_serves_the_working_tree_at_its_own_host_and_destroy_leaves_nothing() 
         },
     );
 
-    let mut pids = stage_pids(&daemon, "review", 2);
+    // Scale acts on the stage's own formation.
+    daemon.ok(&["--stage", "review", "scale", "web=3"]);
+    let mut pids = stage_pids(&daemon, "review", 3);
     assert!(pids.iter().all(|p| alive(*p)));
+    daemon.wait_ready("web", 2);
+    assert!(
+        daemon
+            .ok(&["--stage", "review", "events", "-n", "500"])
+            .contains("web.3"),
+        "the stage's events are its own"
+    );
     // A one-off process of the stage is one of its processes too.
     let pidfile = app.path().join("run.pid");
     let mut one_off = Command::new(PIER)
