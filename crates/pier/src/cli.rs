@@ -341,7 +341,7 @@ pub enum MetricsCommand {
 /// `pier stage` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum StageCommand {
-    /// List the stages: name, release, URL, replicas ready, working tree, created
+    /// List the stages: name, release, URL, replicas ready, created, working tree
     List {
         /// Print JSON for scripts
         #[arg(long)]
