@@ -120,7 +120,7 @@ pub async fn bind(
 }
 
 /// Binds the port this service had last time if it is free, else a new one, and records it.
-async fn bind_internal(state: &State, service: &str) -> anyhow::Result<TcpListener> {
+pub async fn bind_internal(state: &State, service: &str) -> anyhow::Result<TcpListener> {
     let key = format!("router.port.{service}");
     let stored = {
         let (state, key) = (state.clone(), key.clone());

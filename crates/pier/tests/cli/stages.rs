@@ -31,8 +31,21 @@ server.daemon_threads = True
 server.serve_forever()
 "#;
 
-/// A git app `stages` whose web replies `VERSION FOO`; `build` is its `[build]` command.
-fn git_app(build: Option<&str>) -> App {
+/// An internal service (reached as `$API_URL`) answering as web does.
+const INTERNAL_API: &str = r#"
+[services.api]
+command = "python3 server.py"
+port = true
+public = false
+readiness = { http = "/", period = "200ms", failure_threshold = 1 }
+"#;
+
+/// What `$API_URL` answers, from a one-off process (`pier [--stage NAME] run`).
+const FETCH_API: &str = "python3 -c \"import os, urllib.request; print(urllib.request.urlopen(os.environ['API_URL']).read().decode().strip())\"";
+
+/// A git app `stages` whose web replies `VERSION FOO`; `build` is its `[build]` command,
+/// `extra` more of its manifest.
+fn git_app(build: Option<&str>, extra: &str) -> App {
     let build = build
         .map(|command| format!("[build]\ncommand = {command:?}\n"))
         .unwrap_or_default();
@@ -53,6 +66,7 @@ replicas = 2
 metrics = "/metrics"
 readiness = {{ http = "/", period = "200ms", failure_threshold = 1 }}
 termination_grace = "5s"
+{extra}
 "#
     ));
     app.write("server.py", SERVER);
@@ -154,7 +168,7 @@ fn stage_dir(app: &App, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_stage_serves_the_working_tree_at_its_own_host_and_destroy_leaves_nothing() {
-    let app = git_app(None);
+    let app = git_app(None, INTERNAL_API);
     let daemon = app.up();
     daemon.wait_ready("web", 2);
     daemon.ok(&["config", "set", "FOO=main"]);
@@ -180,7 +194,7 @@ fn a_stage_serves_the_working_tree_at_its_own_host_and_destroy_leaves_nothing() 
     let stages = stages_json(&daemon);
     assert_eq!(stages.len(), 1);
     assert_eq!(stages[0]["release"], 1);
-    assert_eq!(stages[0]["ready"], 2);
+    assert_eq!(stages[0]["ready"], 3, "web ×2 and api");
 
     // Config: copied, then independent.
     assert!(daemon.ok(&["--stage", "review", "config"]).contains("main"));
@@ -190,6 +204,14 @@ fn a_stage_serves_the_working_tree_at_its_own_host_and_destroy_leaves_nothing() 
     assert!(daemon.ok(&["config"]).contains("main"));
     let out = daemon.ok(&["--stage", "review", "run", "--", "printenv", "FOO"]);
     assert_eq!(out.trim(), "staged");
+    // Internal services: the stage's own, behind a listener of its own.
+    assert_eq!(
+        daemon
+            .ok(&["--stage", "review", "run", "--", FETCH_API])
+            .trim(),
+        "two staged"
+    );
+    assert_eq!(daemon.ok(&["run", "--", FETCH_API]).trim(), "one main");
     let releases = daemon.ok(&["--stage", "review", "releases"]);
     assert!(
         releases.contains("v2") && releases.contains("Set FOO"),
@@ -223,7 +245,7 @@ fn a_stage_serves_the_working_tree_at_its_own_host_and_destroy_leaves_nothing() 
 
     // Scale acts on the stage's own formation.
     daemon.ok(&["--stage", "review", "scale", "web=3"]);
-    let mut pids = stage_pids(&daemon, "review", 3);
+    let mut pids = stage_pids(&daemon, "review", 4);
     assert!(pids.iter().all(|p| alive(*p)));
     daemon.wait_ready("web", 2);
     assert!(
@@ -272,7 +294,7 @@ fn bad_stage_requests_change_nothing() {
     let gate = tempfile::tempdir().expect("temp dir");
     let open = gate.path().join("open");
     let build = format!("while [ ! -e {} ]; do sleep 0.05; done", open.display());
-    let app = git_app(Some(&build));
+    let app = git_app(Some(&build), "");
     let daemon = Daemon::start(app.path(), &["--no-build"]);
     daemon.wait_ready("web", 2);
 
@@ -332,7 +354,7 @@ fn bad_stage_requests_change_nothing() {
 
 #[test]
 fn a_restarted_daemon_runs_its_stages_again() {
-    let app = git_app(None);
+    let app = git_app(None, "");
     let mut daemon = app.up();
     daemon.wait_ready("web", 2);
     app.write("version.txt", "two");

@@ -98,13 +98,13 @@ impl Deployer {
     /// under `stage_dir` (`releases/`, `cache/`), and gives its first release `initial_config`.
     pub fn for_stage(
         (state, supervisor, logs): (State, SupervisorHandle, LogBus),
-        shim: PathBuf,
+        (shim, internal_urls): (PathBuf, BTreeMap<String, String>),
         working_tree: &Path,
         stage_dir: &Path,
         initial_config: BTreeMap<String, String>,
     ) -> Self {
         let mut deployer =
-            Deployer::new(state, supervisor, logs, working_tree, shim, BTreeMap::new());
+            Deployer::new(state, supervisor, logs, working_tree, shim, internal_urls);
         if let Some(inner) = Arc::get_mut(&mut deployer.inner) {
             inner.paths = Paths::new(stage_dir);
             inner.initial_config = initial_config;

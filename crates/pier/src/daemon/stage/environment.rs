@@ -1,7 +1,7 @@
 //! One staging environment: everything the main environment has, of its own, under
 //! `.pier/stages/NAME/` — a state store (`state.db`: releases, config, formation, events), a
 //! log bus (`logs/`), releases (`releases/vN/src`) and a build cache (`cache/`) — and, in the
-//! daemon, a supervisor and a deployer. `stage.json` records which working tree it runs; the
+//! daemon, a supervisor, a deployer and the router's listeners of its internal services. `stage.json` records which working tree it runs; the
 //! folder is the whole registry of stages.
 
 use std::collections::BTreeMap;
@@ -14,12 +14,12 @@ use pier_spec::Manifest;
 use pier_state::State;
 use pier_supervisor::{LogBus, RunRelease, SupervisorConfig, SupervisorHandle};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::Shared;
+use super::{Shared, routing};
 use crate::daemon::deploy::{self, Deployer, Paths};
-use crate::daemon::recorder;
+use crate::daemon::{edge, recorder};
 
 /// The file naming a stage and its working tree.
 pub const RECORD_FILE: &str = "stage.json";
@@ -66,6 +66,9 @@ pub struct Environment {
     pub deployer: Arc<Deployer>,
     recorder: JoinHandle<()>,
     watcher: JoinHandle<()>,
+    /// Set to stop the router's listeners of the stage's internal services.
+    pub edge_stop: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
 }
 
 impl Environment {
@@ -99,6 +102,8 @@ impl Environment {
             config,
         } = first_run(shared, &record, &dir, &state).await?;
         logs.set_masks(config.unwrap_or_else(|| initial_config.clone()));
+        let (edge_stop, listeners, internal_urls) =
+            internal_listeners(shared, &record.name, &state, &release.manifest).await?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let recorder = recorder::spawn(state.clone(), events_rx);
         let stage = record.name.clone();
@@ -109,7 +114,7 @@ impl Environment {
             shim: shared.shim.clone(),
             logs: logs.clone(),
             events: events_tx,
-            internal_urls: BTreeMap::new(),
+            internal_urls: internal_urls.clone(),
             drain: Some(Arc::new(move |replica: String| {
                 let (router, name) = (router.clone(), format!("{replica}@{stage}"));
                 Box::pin(async move { router.drained(&name).await }) as _
@@ -117,7 +122,7 @@ impl Environment {
         })?;
         let deployer = Arc::new(Deployer::for_stage(
             (state.clone(), supervisor.clone(), logs.clone()),
-            shared.shim.clone(),
+            (shared.shim.clone(), internal_urls),
             &record.dir,
             &dir,
             initial_config,
@@ -140,6 +145,8 @@ impl Environment {
             deployer,
             recorder,
             watcher,
+            edge_stop,
+            listeners,
         })
     }
 
@@ -149,13 +156,24 @@ impl Environment {
         let running = self.supervisor.status().len();
         self.supervisor.shutdown().await;
         self.watcher.abort();
+        self.edge_stop.send_replace(true);
         let Environment {
             supervisor,
             deployer,
             recorder,
             logs,
+            listeners,
             ..
         } = self;
+        for listener in listeners {
+            let abort = listener.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), listener)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
         drop((supervisor, deployer));
         match events {
             // The recorder ends when the last replica has dropped its event sender.
@@ -221,4 +239,37 @@ async fn first_run(
         formation,
         config: None,
     })
+}
+
+/// One loopback listener of the router per internal service of the stage (its port kept in
+/// the stage's state store, as the main environment's), so that its processes, release
+/// command and one-off runs reach `<NAME>_URL` through the router, as the main environment's
+/// do. Returns the switch that stops them, their tasks, and the URLs.
+async fn internal_listeners(
+    shared: &Shared,
+    stage: &str,
+    state: &State,
+    manifest: &Manifest,
+) -> anyhow::Result<(
+    watch::Sender<bool>,
+    Vec<JoinHandle<()>>,
+    BTreeMap<String, String>,
+)> {
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut urls = BTreeMap::new();
+    for service in manifest.services.values().filter(|s| s.is_internal()) {
+        let listener = edge::bind_internal(state, &service.name).await?;
+        urls.insert(
+            service.name.clone(),
+            format!("http://{}", listener.local_addr()?),
+        );
+        let target = pier_router::Target::Service(routing::pool(&service.name, stage));
+        tasks.push(tokio::spawn(shared.router.serve(
+            listener,
+            target,
+            stopped.clone(),
+        )));
+    }
+    Ok((stop, tasks, urls))
 }

@@ -381,6 +381,7 @@ async fn stop(env: Arc<Environment>, events: Events) -> usize {
         Err(env) => {
             let running = env.supervisor.status().len();
             env.supervisor.shutdown().await;
+            env.edge_stop.send_replace(true);
             env.logs.flush_files(std::time::Duration::from_secs(2));
             running
         }
