@@ -64,6 +64,9 @@ pub struct StageDto {
     pub created_at_ms: i64,
     /// What is being deployed to it, if anything.
     pub busy: Option<String>,
+    /// False for a stage left on disk that could not start with the daemon (`pier stage
+    /// destroy` deletes it).
+    pub running: bool,
 }
 
 /// `GET /v1/stages`.

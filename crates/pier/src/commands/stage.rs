@@ -73,6 +73,7 @@ async fn list(client: &Client, json: bool) -> anyhow::Result<()> {
     let mut table = Table::new(&["NAME", "RELEASE", "URL", "READY", "CREATED", "WORKING TREE"]);
     for s in &list.stages {
         let release = match (&s.release, &s.busy) {
+            _ if !s.running => "not running (destroy it)".to_string(),
             (_, Some(_)) => "deploying".to_string(),
             (Some(v), None) => format!("v{v}"),
             (None, None) => "-".to_string(),

@@ -383,7 +383,10 @@ fn a_restarted_daemon_runs_its_stages_again() {
     std::fs::remove_dir_all(stage_dir(&app, "review").join("releases")).expect("rm releases");
     let daemon = Daemon::start(app.path(), &[]);
     daemon.wait_ready("web", 2);
-    assert!(stages_json(&daemon).is_empty());
+    let stages = stages_json(&daemon);
+    assert_eq!(stages.len(), 1, "{stages:?}");
+    assert_eq!(stages[0]["running"], false);
+    assert!(daemon.ok(&["stage", "list"]).contains("not running"));
     assert!(stage_dir(&app, "review").exists());
     invalid(&daemon, &["stage", "review"], "`pier stage destroy review`");
     assert!(stage_dir(&app, "review").join("stage.json").exists());

@@ -334,9 +334,39 @@ impl StageManager {
                 ready: status.iter().filter(|r| r.ready).count(),
                 created_at_ms: env.record.created_at_ms,
                 busy: env.deployer.busy(),
+                running: true,
             });
         }
+        stages.extend(self.stopped_stages(&stages));
+        stages.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(StagesDto { stages })
+    }
+
+    /// The stages on disk that are not running (they could not start with the daemon).
+    fn stopped_stages(&self, running: &[StageDto]) -> Vec<StageDto> {
+        let Ok(entries) = std::fs::read_dir(self.shared.stages_dir()) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| Record::read(&entry.path()).ok())
+            .filter(|record| !running.iter().any(|s| s.name == record.name))
+            .map(|record| {
+                let host = routing::host(&record.name, &self.shared.app);
+                StageDto {
+                    name: record.name,
+                    dir: record.dir.display().to_string(),
+                    release: None,
+                    url: format!("http://{host}:{}", self.shared.public_port),
+                    host,
+                    replicas: 0,
+                    ready: 0,
+                    created_at_ms: record.created_at_ms,
+                    busy: None,
+                    running: false,
+                }
+            })
+            .collect()
     }
 
     async fn context(&self, name: String) -> Result<Arc<ApiContext>, ApiError> {
