@@ -90,3 +90,96 @@ pub fn scrape_targets(
     }
     targets
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use pier_router::{Backend, HostMatch, ReplicaPhase, TableSpec};
+    use pier_supervisor::{ReplicaState, ReplicaStatus};
+
+    use super::{add_stage, scrape_targets};
+
+    fn manifest() -> pier_spec::Manifest {
+        pier_spec::parse_pier_toml(
+            r#"
+app = "shop"
+[services.web]
+command = "x"
+metrics = "/metrics"
+[services.admin]
+command = "x"
+port = true
+public = true
+[services.api]
+command = "x"
+port = true
+public = false
+[services.worker]
+command = "x"
+port = false
+"#,
+            Path::new("pier.toml"),
+        )
+        .expect("manifest")
+    }
+
+    fn replica(service: &str, port: u16, ready: bool) -> ReplicaStatus {
+        ReplicaStatus {
+            id: u64::from(port),
+            name: format!("{service}.1"),
+            service: service.into(),
+            index: 1,
+            release: 1,
+            state: ReplicaState::Running,
+            pid: Some(1),
+            port: Some(port),
+            ready,
+            restarts: 0,
+            started_at: None,
+            next_restart_at: None,
+            last_exit: None,
+        }
+    }
+
+    #[test]
+    fn a_stage_has_its_hosts_and_pools() {
+        let mut spec = TableSpec::default();
+        let replicas = [replica("web", 7001, true), replica("api", 7002, false)];
+        add_stage(&mut spec, "shop", "review", &manifest(), &replicas);
+        let rules: Vec<(HostMatch, Backend)> = spec
+            .routes
+            .iter()
+            .map(|r| (r.host.clone(), r.targets[0].backend.clone()))
+            .collect();
+        let exact = |h: &str| HostMatch::Exact(h.into());
+        let to = |s: &str| Backend::Service(s.into());
+        assert_eq!(
+            rules,
+            vec![
+                (exact("admin.review.shop.localhost"), to("admin@review")),
+                (exact("web.review.shop.localhost"), to("web@review")),
+                (exact("review.shop.localhost"), to("web@review")),
+            ]
+        );
+        let mut pools: Vec<&String> = spec.services.keys().collect();
+        pools.sort();
+        assert_eq!(pools, ["admin@review", "api@review", "web@review"]);
+        let web = &spec.services["web@review"];
+        assert_eq!(web[0].name, "web.1@review");
+        assert_eq!(web[0].phase, ReplicaPhase::Ready);
+        assert_eq!(spec.services["api@review"][0].phase, ReplicaPhase::Booting);
+    }
+
+    #[test]
+    fn its_replicas_are_scraped_with_the_stage_label() {
+        let targets = scrape_targets("review", &manifest(), &[replica("web", 7001, true)]);
+        assert_eq!(targets.len(), 1);
+        assert!(
+            targets[0]
+                .labels
+                .contains(&("env".to_string(), "review".to_string()))
+        );
+        assert_eq!(targets[0].url, "http://127.0.0.1:7001/metrics");
+    }
+}
