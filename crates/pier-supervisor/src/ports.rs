@@ -98,4 +98,25 @@ mod tests {
         assert!(got.len() <= 3);
         assert_eq!(ports.allocate(), None);
     }
+
+    #[test]
+    fn allocators_of_one_process_share_what_they_handed_out() {
+        let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+        let lo = holder.local_addr().unwrap().port().saturating_add(1);
+        let range = (lo, lo.saturating_add(5));
+        let mut main = PortAllocator::new(range);
+        let mut stage = PortAllocator::new(range);
+        let mine: Vec<u16> = std::iter::from_fn(|| main.allocate()).collect();
+        let theirs: Vec<u16> = std::iter::from_fn(|| stage.allocate()).collect();
+        assert!(!mine.is_empty());
+        assert!(
+            mine.iter().all(|p| !theirs.contains(p)),
+            "{mine:?} {theirs:?}"
+        );
+        // Dropping an allocator gives its ports back to the others (those still free).
+        drop(main);
+        let again: Vec<u16> = std::iter::from_fn(|| stage.allocate()).collect();
+        assert!(again.iter().all(|p| mine.contains(p)), "{again:?} {mine:?}");
+        assert!(!again.is_empty());
+    }
 }
