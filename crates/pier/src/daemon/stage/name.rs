@@ -1,6 +1,7 @@
 //! A stage's name: one DNS label (it becomes `NAME.<app>.localhost`), lowercase letters, digits
-//! and `-`, not one the main environment's hosts already use (a service's
-//! `<service>.<app>.localhost`).
+//! and `-`; not a `pier stage` subcommand, not a release's name (`v3`, which also names a
+//! canary's router pool, `web@v3`), and not one the main environment's hosts already use (a
+//! service's `<service>.<app>.localhost`).
 
 use pier_api::ApiError;
 
@@ -38,6 +39,15 @@ pub fn check(name: &str, services: &[String]) -> Result<(), ApiError> {
              name (nothing was changed)"
         )));
     }
+    if name
+        .strip_prefix('v')
+        .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid stage name {name:?}: v followed by digits names a release (and a canary's \
+             router pool, `web@v3`); choose another name (nothing was changed)"
+        )));
+    }
     if services.iter().any(|s| s == name) {
         return Err(ApiError::bad_request(format!(
             "invalid stage name {name:?}: the service {name} already answers at \
@@ -54,7 +64,7 @@ mod tests {
     #[test]
     fn dns_labels_only() {
         let services = vec!["web".to_string()];
-        for good in ["review", "pr-42", "a", "x1"] {
+        for good in ["review", "pr-42", "a", "x1", "v3a", "vx"] {
             assert!(check(good, &services).is_ok(), "{good}");
         }
         let long = "a".repeat(64);
