@@ -16,6 +16,9 @@ pub struct StatusDto {
     pub pier_version: String,
     pub release: u32,
     pub started_at_ms: i64,
+    /// The canary running beside the current release, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::CanaryDto>,
 }
 
 /// One row of `GET /v1/ps`.
@@ -334,6 +337,12 @@ pub struct ImportDto {
     pub samples: usize,
     /// Samples the store refused (out of order, or a conflicting duplicate).
     pub rejected: usize,
+    /// Samples refused because their time is already in a block (before
+    /// `oldest_accepted_ms`).
+    #[serde(default)]
+    pub too_old: usize,
+    #[serde(default)]
+    pub oldest_accepted_ms: Option<i64>,
     pub min_time_ms: Option<i64>,
     pub max_time_ms: Option<i64>,
 }

@@ -84,6 +84,8 @@ pub async fn import(State(ctx): Ctx, body: Bytes) -> Result<Json<ImportDto>, Api
         series: report.series,
         samples: report.samples,
         rejected: report.rejected,
+        too_old: report.too_old,
+        oldest_accepted_ms: report.oldest_accepted_ms,
         min_time_ms: report.min_time_ms,
         max_time_ms: report.max_time_ms,
     }))

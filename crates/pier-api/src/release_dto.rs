@@ -17,6 +17,19 @@ pub struct DeployRequest {
     pub description: Option<String>,
     /// The app folder the client means; refused if it is not the daemon's.
     pub dir: Option<String>,
+    /// Start the release as a canary with this percentage of the clients (above 0, below
+    /// 100) instead of rolling it out.
+    #[serde(default)]
+    pub canary: Option<f64>,
+}
+
+/// The active canary (`GET /v1/status`, `GET /v1/releases`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanaryDto {
+    pub version: u32,
+    /// Share of the clients it gets.
+    pub percent: f64,
+    pub started_at_ms: i64,
 }
 
 /// `POST /v1/rollback`.
@@ -54,7 +67,7 @@ pub struct ReleaseDto {
     /// `abc1234` (a commit), `working tree`, or `app folder` (run in place by `pier up`).
     pub source: String,
     pub commit: Option<String>,
-    /// `pending`, `current`, `superseded`, `failed` or `rolled back`.
+    /// `pending`, `current`, `superseded`, `failed`, `rolled back`, `canary` or `aborted`.
     pub status: String,
     /// The release whose snapshot it runs.
     pub artifact: Option<u32>,
@@ -67,6 +80,9 @@ pub struct ReleaseDto {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleasesDto {
     pub releases: Vec<ReleaseDto>,
+    /// The active canary, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryDto>,
 }
 
 /// One line of a deploy, rollback or config stream.

@@ -45,6 +45,10 @@ pub trait Releases: Send + Sync {
         &self,
         request: RunRequest,
     ) -> BoxFuture<'_, Result<mpsc::Receiver<RunEventDto>, ApiError>>;
+    /// `pier promote`: rolls the canary out fully.
+    fn promote(&self) -> BoxFuture<'_, Result<mpsc::Receiver<ProgressDto>, ApiError>>;
+    /// `pier deploy --abort`: removes the canary.
+    fn abort(&self) -> BoxFuture<'_, Result<mpsc::Receiver<ProgressDto>, ApiError>>;
     /// The log of release `version` (build, release phase, rollout).
     fn log(&self, version: u32) -> BoxFuture<'_, Result<String, ApiError>>;
     /// What is being deployed, if anything (`pier scale` and `pier restart` wait for it).
@@ -82,6 +86,27 @@ pub async fn change_config(
     Ok(ndjson_stream(rx))
 }
 
+pub async fn promote(State(ctx): Ctx) -> Result<Response, ApiError> {
+    let rx = ctx.releases.promote().await?;
+    Ok(ndjson_stream(rx))
+}
+
+pub async fn abort(State(ctx): Ctx) -> Result<Response, ApiError> {
+    let rx = ctx.releases.abort().await?;
+    Ok(ndjson_stream(rx))
+}
+
+/// The active canary as recorded in the state store.
+pub async fn canary(ctx: &ApiContext) -> Result<Option<CanaryDto>, ApiError> {
+    let state = ctx.state.clone();
+    let canary = blocking(move || state.canary()).await??;
+    Ok(canary.map(|c| CanaryDto {
+        version: c.version,
+        percent: c.percent,
+        started_at_ms: c.started_at_ms,
+    }))
+}
+
 pub async fn run(
     State(ctx): Ctx,
     request: Result<Json<RunRequest>, JsonRejection>,
@@ -105,6 +130,7 @@ pub async fn list(State(ctx): Ctx) -> Result<Json<ReleasesDto>, ApiError> {
     let releases = blocking(move || state.releases()).await??;
     Ok(Json(ReleasesDto {
         releases: releases.iter().map(release_dto).collect(),
+        canary: canary(&ctx).await?,
     }))
 }
 

@@ -23,8 +23,10 @@ use crate::server::ApiContext;
 
 type Ctx = State<Arc<ApiContext>>;
 
-pub async fn status(State(ctx): Ctx) -> Json<StatusDto> {
-    Json(ctx.status.clone())
+pub async fn status(State(ctx): Ctx) -> Result<Json<StatusDto>, ApiError> {
+    let mut status = ctx.status.clone();
+    status.canary = crate::releases::canary(&ctx).await?;
+    Ok(Json(status))
 }
 
 pub async fn ps(State(ctx): Ctx) -> Json<PsDto> {

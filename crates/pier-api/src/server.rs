@@ -66,6 +66,8 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/releases/{version}/log", get(releases::log))
         .route("/v1/deploy", post(releases::deploy))
         .route("/v1/rollback", post(releases::rollback))
+        .route("/v1/canary/promote", post(releases::promote))
+        .route("/v1/canary/abort", post(releases::abort))
         .route(
             "/v1/config",
             get(releases::config).post(releases::change_config),

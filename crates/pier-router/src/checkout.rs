@@ -30,6 +30,13 @@ pub(crate) struct Checkout {
     pub fresh: bool,
 }
 
+/// The service's pool for a request routed to a canary's pool (`web@v3`) that has left the
+/// table since (the canary was promoted or removed): the request is not failed for that.
+fn canary_gone<'t>(table: &'t crate::table::Table, pool: &str) -> Option<&'t Arc<Pool>> {
+    let (service, _) = pool.split_once('@')?;
+    table.pool(service)
+}
+
 /// Finds a replica that can take the request: waits while replicas boot (H20 past the boot
 /// limit), queues while all are at their in-flight limit (H11), and tries the next replica
 /// when a connect fails (H21/H19 once none is left).
@@ -48,7 +55,11 @@ pub(crate) async fn checkout(
     let mut versions = shared.version.subscribe();
     loop {
         let table = shared.table.load_full();
-        let pool = table.pool(service).cloned().ok_or(ErrorKind::NoReplicas)?;
+        let pool = table
+            .pool(service)
+            .or_else(|| canary_gone(&table, service))
+            .cloned()
+            .ok_or(ErrorKind::NoReplicas)?;
         drop(table);
         if pool.ready().is_empty() {
             if let Some(error) = last_error {

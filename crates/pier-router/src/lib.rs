@@ -41,8 +41,8 @@ pub use metrics::RouterMetrics;
 pub use pool::{Balance, Ejection};
 pub use split::KeyLists;
 pub use table::{
-    Backend, ExternalUrl, HostMatch, ReplicaPhase, ReplicaView, RouteRule, SplitKey, SplitTarget,
-    TableSpec, Timeouts,
+    Backend, CanarySplit, ExternalUrl, HostMatch, ReplicaPhase, ReplicaView, RouteRule, SplitKey,
+    SplitTarget, TableSpec, Timeouts,
 };
 pub use trace::LogSink;
 

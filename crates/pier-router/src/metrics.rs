@@ -1,7 +1,8 @@
 //! The router's metrics, defined once and registered in pier's registry under `pier_router_`:
 //! requests by route, backend, status and H-code, a latency histogram, upstream connect time,
 //! open client connections, queued requests and ejections. Comparing two backends of a split
-//! (the legacy app and the new one) is a query over `backend`.
+//! (the legacy app and the new one) is a query over `backend`; comparing a canary with the
+//! current release, a query over `release` (the release of the replica that served it).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use crate::trace::{Label, TraceData};
 pub struct RequestLabels {
     pub route: Label,
     pub backend: Label,
+    pub release: Label,
     pub status: u16,
     pub code: &'static str,
 }
@@ -64,7 +66,7 @@ impl RouterMetrics {
         let registry = registry.sub_registry_with_prefix("pier_router");
         registry.register(
             "requests",
-            "Requests finished by the router, by route, backend, status and Heroku error code",
+            "Requests finished by the router, by route, backend, release, status and Heroku error code",
             metrics.requests.clone(),
         );
         registry.register(
@@ -112,6 +114,7 @@ impl RouterMetrics {
             metrics: self.id,
             route: Arc::as_ptr(&data.route),
             backend: Arc::as_ptr(&data.service),
+            release: Arc::as_ptr(&data.release),
             status,
             code: info.map_or("", |i| i.code),
         };
@@ -137,6 +140,7 @@ impl RouterMetrics {
         let labels = RequestLabels {
             route: data.route.clone(),
             backend: data.service.clone(),
+            release: data.release.clone(),
             status,
             code,
         };
@@ -147,7 +151,11 @@ impl RouterMetrics {
             requests: self.requests.get_or_create(&labels).clone(),
             duration: self.duration.get_or_create(&backend).clone(),
             connect: self.connect.get_or_create(&backend).clone(),
-            _names: (data.route.clone(), data.service.clone()),
+            _names: (
+                data.route.clone(),
+                data.service.clone(),
+                data.release.clone(),
+            ),
         }
     }
 }
@@ -168,6 +176,7 @@ struct HandleKey {
     metrics: u64,
     route: *const String,
     backend: *const String,
+    release: *const String,
     status: u16,
     code: &'static str,
 }
@@ -177,5 +186,5 @@ struct Handles {
     duration: AtomicHistogram,
     connect: AtomicHistogram,
     /// Keeps the key's names alive.
-    _names: (Label, Label),
+    _names: (Label, Label, Label),
 }

@@ -60,6 +60,8 @@ const MAX_IDLE_PER_ENDPOINT: usize = 256;
 /// One ready replica.
 pub struct Endpoint {
     pub name: crate::trace::Label,
+    /// The release the replica runs (`v3`; empty when unknown), for metrics.
+    pub release: crate::trace::Label,
     /// The replica's address (for an external URL, only its port is meaningful).
     pub addr: SocketAddr,
     pub upstream: Upstream,
@@ -97,6 +99,7 @@ impl Endpoint {
     ) -> Endpoint {
         Endpoint {
             name: Arc::new(name.to_string()),
+            release: Arc::new(String::new()),
             addr,
             upstream,
             in_flight: AtomicUsize::new(0),
@@ -105,6 +108,12 @@ impl Endpoint {
             ejected_until_ms: AtomicU64::new(0),
             times_ejected: AtomicU32::new(0),
         }
+    }
+
+    /// The same endpoint labelled with the release its replica runs.
+    pub(crate) fn with_release(mut self, release: &str) -> Endpoint {
+        self.release = Arc::new(release.to_string());
+        self
     }
 
     pub fn in_flight(&self) -> usize {

@@ -121,12 +121,12 @@ async fn proxy(
             .as_ref()
             .map_or(shared.config.timeouts.idle, |(_, timeouts)| timeouts.idle),
     );
-    let (service, timeouts) = resolved?;
+    let (pool, timeouts) = resolved?;
     let prepared = prepare(shared, client, req, timeouts, trace);
     let upgrade = prepared.upgrade;
     let exchanged = exchange(
         shared,
-        &service,
+        &pool,
         timeouts,
         prepared.request,
         prepared.body_done,
@@ -138,8 +138,8 @@ async fn proxy(
     ))
 }
 
-/// Which service serves the request (the split's choice on a split route), and with which
-/// timeouts; H80 in maintenance, 404 without a route.
+/// Which pool serves the request (the split's choice on a split route, then the canary's for
+/// a service with a canary), and with which timeouts; H80 in maintenance, 404 without a route.
 fn resolve(
     shared: &Shared,
     target: &Dest,
@@ -154,15 +154,26 @@ fn resolve(
         Dest::Public => {
             let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
             let route = table.route(host_of(req), path).ok_or(ErrorKind::NoRoute)?;
-            let (index, sticky) = pick_target(route, req.headers());
-            if sticky.is_some() {
-                trace.update(|d| d.set_cookie = sticky);
+            let mut key = SplitKeyOf::new(route, req.headers());
+            let index = pick_target(route, &mut key);
+            let service = route.backends[index].clone();
+            let canary = table
+                .canary(&service)
+                .filter(|c| split::in_canary(key.get(), &c.salt, c.basis_points));
+            if let Some(canary) = canary {
+                let (pool, release) = (canary.pool.clone(), canary.release.clone());
+                trace.update(|d| {
+                    d.route = route.name.clone();
+                    d.service = service;
+                    d.release = release;
+                    d.set_cookie = key.set_cookie;
+                });
+                return Ok((pool, route.rule.timeouts));
             }
-            (
-                route.name.clone(),
-                route.backends[index].clone(),
-                route.rule.timeouts,
-            )
+            if key.set_cookie.is_some() {
+                trace.update(|d| d.set_cookie = key.set_cookie);
+            }
+            (route.name.clone(), service, route.rule.timeouts)
         }
         Dest::Service(service) => (service.clone(), service.clone(), shared.config.timeouts),
     };
@@ -260,6 +271,9 @@ async fn exchange(
         } = checkout(shared, service, timeouts, trace, &avoid).await?;
         trace.update(|d| {
             d.dyno = Some(endpoint.name.clone());
+            if !endpoint.release.is_empty() {
+                d.release = endpoint.release.clone();
+            }
             d.connect = Some(connect);
             d.new_connection = fresh;
             d.service_start = Some(std::time::Instant::now());
@@ -369,13 +383,48 @@ fn respond(
 
 /// The target of a (possibly split) route for this request, and the sticky cookie to set
 /// when the request carried no key at all.
-fn pick_target(
+/// The index of the route's target for the request (the first without a split).
+fn pick_target(route: &CompiledRoute, key: &mut SplitKeyOf<'_>) -> usize {
+    if route.backends.len() < 2 {
+        return 0;
+    }
+    split::choose(&route.percents, key.get(), &route.rule.lists)
+}
+
+/// A request's sticky split key, found when a split or a canary first needs it: the route's
+/// cookie or header, else pier's cookie, else a new random key given to the client in
+/// pier's cookie.
+struct SplitKeyOf<'a> {
+    route: &'a CompiledRoute,
+    headers: &'a http::HeaderMap,
+    key: Option<String>,
+    set_cookie: Option<http::HeaderValue>,
+}
+
+impl<'a> SplitKeyOf<'a> {
+    fn new(route: &'a CompiledRoute, headers: &'a http::HeaderMap) -> Self {
+        SplitKeyOf {
+            route,
+            headers,
+            key: None,
+            set_cookie: None,
+        }
+    }
+
+    fn get(&mut self) -> &str {
+        if self.key.is_none() {
+            let (key, set_cookie) = find_key(self.route, self.headers);
+            self.key = Some(key);
+            self.set_cookie = set_cookie;
+        }
+        self.key.as_deref().unwrap_or_default()
+    }
+}
+
+fn find_key(
     route: &CompiledRoute,
     headers: &http::HeaderMap,
-) -> (usize, Option<http::HeaderValue>) {
-    if route.backends.len() < 2 {
-        return (0, None);
-    }
+) -> (String, Option<http::HeaderValue>) {
     let cookie = |name: &str| {
         headers
             .get_all(header::COOKIE)
@@ -393,15 +442,14 @@ fn pick_target(
         None => None,
     };
     if let Some(key) = from_app.or_else(|| cookie(split::STICKY_COOKIE)) {
-        return (split::choose(&route.percents, key, &route.rule.lists), None);
+        return (key.to_string(), None);
     }
     let key = uuid::Uuid::new_v4().simple().to_string();
     let set = format!(
         "{}={key}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
         split::STICKY_COOKIE
     );
-    let index = split::choose(&route.percents, &key, &route.rule.lists);
-    (index, http::HeaderValue::from_str(&set).ok())
+    (key, http::HeaderValue::from_str(&set).ok())
 }
 
 fn request_id(trace: &Trace) -> http::HeaderValue {

@@ -58,6 +58,17 @@ pub fn choose(percentages: &[u32], key: &str, lists: &KeyLists) -> usize {
     0
 }
 
+/// Whether `key` is among the `basis_points` (hundredths of a percent, 0–10 000) of keys a
+/// canary takes. The key is hashed with `salt`, so that two canaries (different salts) pick
+/// different clients, and a canary's choice does not follow a route's split of the same key.
+pub fn in_canary(key: &str, salt: &str, basis_points: u32) -> bool {
+    let mut salted = String::with_capacity(salt.len() + 1 + key.len());
+    salted.push_str(salt);
+    salted.push(':');
+    salted.push_str(key);
+    bucket(&salted) < u64::from(basis_points.min(BUCKETS as u32))
+}
+
 /// The value of cookie `name` in a `Cookie` header, if present and not empty.
 pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').find_map(|pair| {
@@ -122,6 +133,19 @@ mod tests {
         assert_eq!(choose(&[0, 100], "both", &lists), 0);
         assert_eq!(choose(&[100, 0], "other", &lists), 0);
         assert_eq!(choose(&[0, 100], "other", &lists), 1);
+    }
+
+    #[test]
+    fn a_canary_takes_its_share_and_salts_differ() {
+        let share = |salt: &str, bp| keys(100_000).filter(|k| in_canary(k, salt, bp)).count();
+        let ten = share("v3", 1_000) as f64 / 100_000.0;
+        assert!((0.095..=0.105).contains(&ten), "share {ten}");
+        assert_eq!(share("v3", 0), 0);
+        assert_eq!(share("v3", 10_000), 100_000);
+        let a: Vec<String> = keys(10_000).filter(|k| in_canary(k, "a", 1_000)).collect();
+        let b: Vec<String> = keys(10_000).filter(|k| in_canary(k, "b", 1_000)).collect();
+        assert_ne!(a, b);
+        assert!(in_canary("tenant-7", "a", 2_550) == in_canary("tenant-7", "a", 2_550));
     }
 
     #[test]

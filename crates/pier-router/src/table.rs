@@ -246,6 +246,24 @@ pub struct ReplicaView {
     pub name: String,
     pub addr: Option<SocketAddr>,
     pub phase: ReplicaPhase,
+    /// The release it runs (`v3`), the `release` label of its requests' metrics.
+    pub release: String,
+}
+
+/// A canary of a service: a share of the service's clients, chosen by their sticky split key,
+/// goes to another pool (the canary release's replicas).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanarySplit {
+    /// The pool of the canary's replicas, a key of [`TableSpec::services`]: the service's
+    /// name, `@` and the release (`web@v3`). A request routed to it after it left the table
+    /// goes to the service's pool.
+    pub pool: String,
+    /// The canary's release (`v3`), the `release` label of requests it could not serve.
+    pub release: String,
+    /// Hundredths of a percent of the keys (0–10 000).
+    pub basis_points: u32,
+    /// Mixed into the key's hash (see [`crate::split::in_canary`]).
+    pub salt: String,
 }
 
 /// Everything a table is built from.
@@ -257,6 +275,8 @@ pub struct TableSpec {
     pub services: HashMap<String, Vec<ReplicaView>>,
     /// Every request answered with H80.
     pub maintenance: bool,
+    /// Canaries by service: public requests routed to the service may go to the canary pool.
+    pub canaries: HashMap<String, CanarySplit>,
 }
 
 /// A rule with its names ready for the request path.
@@ -269,11 +289,21 @@ pub(crate) struct CompiledRoute {
     pub percents: Vec<u32>,
 }
 
+/// A canary with its names ready for the request path.
+pub(crate) struct CompiledCanary {
+    pub pool: Label,
+    pub release: Label,
+    pub basis_points: u32,
+    pub salt: String,
+}
+
 /// An immutable routing snapshot.
 pub struct Table {
     pub(crate) routes: Vec<CompiledRoute>,
     pub(crate) pools: HashMap<String, Arc<Pool>>,
     pub(crate) maintenance: bool,
+    /// By service name.
+    pub(crate) canaries: HashMap<String, CompiledCanary>,
 }
 
 impl Table {
@@ -295,9 +325,16 @@ impl Table {
                     match (replica.phase, replica.addr) {
                         (ReplicaPhase::Ready, Some(addr)) => {
                             let key = (replica.name.clone(), addr);
-                            let endpoint = known.get(&key).cloned().unwrap_or_else(|| {
-                                Arc::new(Endpoint::new(&replica.name, addr, workers))
-                            });
+                            let endpoint = known
+                                .get(&key)
+                                .filter(|e| *e.release == replica.release)
+                                .cloned()
+                                .unwrap_or_else(|| {
+                                    Arc::new(
+                                        Endpoint::new(&replica.name, addr, workers)
+                                            .with_release(&replica.release),
+                                    )
+                                });
                             live.insert(key, endpoint.clone());
                             ready.push(endpoint);
                         }
@@ -348,16 +385,35 @@ impl Table {
                 percents: rule.targets.iter().map(|t| t.percent).collect(),
             })
             .collect();
+        let canaries = spec
+            .canaries
+            .iter()
+            .map(|(service, canary)| {
+                let compiled = CompiledCanary {
+                    pool: Arc::new(canary.pool.clone()),
+                    release: Arc::new(canary.release.clone()),
+                    basis_points: canary.basis_points,
+                    salt: canary.salt.clone(),
+                };
+                (service.clone(), compiled)
+            })
+            .collect();
         Table {
             routes,
             pools,
             maintenance: spec.maintenance,
+            canaries,
         }
     }
 
     /// The first rule matching `host` (without port, any case) and `path`.
     pub(crate) fn route(&self, host: &str, path: &str) -> Option<&CompiledRoute> {
         self.routes.iter().find(|r| r.rule.matches(host, path))
+    }
+
+    /// The canary of `service`, if it has one.
+    pub(crate) fn canary(&self, service: &str) -> Option<&CompiledCanary> {
+        self.canaries.get(service)
     }
 
     pub(crate) fn pool(&self, service: &str) -> Option<&Arc<Pool>> {

@@ -35,6 +35,8 @@ pub struct TraceData {
     /// Route and service names, for metrics.
     pub route: Label,
     pub service: Label,
+    /// The release of the replica that served it, or of the canary it was sent to (`v3`).
+    pub release: Label,
     /// The replica that served it (`dyno=`).
     pub dyno: Option<Label>,
     pub connect: Option<Duration>,
@@ -65,6 +67,7 @@ impl Default for TraceData {
             protocol: "http",
             route: NO_LABEL.clone(),
             service: NO_LABEL.clone(),
+            release: NO_LABEL.clone(),
             dyno: None,
             connect: None,
             new_connection: false,

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use pier_tsdb::{Labels, Matcher, Storage, Tsdb};
+use pier_tsdb::{AppendError, Labels, Matcher, Storage, Tsdb};
 
 use crate::exposition::{self, Limits, Metadata, MetricType, Parsed, Sample};
 
@@ -23,6 +23,11 @@ pub struct ImportReport {
     /// Samples the store refused (older than the series' newest, or a timestamp it already
     /// has with another value), as it would during scraping.
     pub rejected: usize,
+    /// Samples refused because their time is already in a block on disk (before
+    /// `oldest_accepted_ms`): history can be added only after the store's newest block.
+    pub too_old: usize,
+    /// The oldest time the store accepted, when some samples were too old.
+    pub oldest_accepted_ms: Option<i64>,
     pub min_time_ms: Option<i64>,
     pub max_time_ms: Option<i64>,
 }
@@ -109,6 +114,10 @@ pub fn import(tsdb: &Tsdb, body: &[u8]) -> Result<ImportReport, ImportError> {
         series: series.len(),
         ..ImportReport::default()
     };
+    // No head cut while loading: it would move the block boundary past samples of series
+    // not loaded yet (series go one by one, each oldest first). The caller's maintenance
+    // afterwards moves the history into blocks.
+    let _hold = tsdb.hold_maintenance();
     let mut appender = tsdb.appender();
     let mut pending = 0;
     for (labels, mut samples) in series {
@@ -121,6 +130,10 @@ pub fn import(tsdb: &Tsdb, body: &[u8]) -> Result<ImportReport, ImportError> {
                     report.samples += 1;
                     report.min_time_ms = Some(report.min_time_ms.map_or(t, |m| m.min(t)));
                     report.max_time_ms = Some(report.max_time_ms.map_or(t, |m| m.max(t)));
+                }
+                Err(AppendError::OutOfBounds { min_valid, .. }) => {
+                    report.too_old += 1;
+                    report.oldest_accepted_ms = Some(min_valid);
                 }
                 Err(_) => report.rejected += 1,
             }

@@ -1,6 +1,6 @@
 //! pier-state owns the durable store of one app: a SQLite database at `<app>/.pier/state.db`
 //! holding the formation (replica counts set by `pier scale`), immutable releases (with their
-//! config vars, pending/current/failed lifecycle and the release-phase ledger), the event
+//! config vars, pending/current/failed lifecycle, the release-phase ledger and the canary), the event
 //! log, job definitions with the slot ledger and the scheduler lease, its schema migrations, and the daemon lock that keeps one daemon per app directory.
 //!
 //! Every write is committed with `synchronous=FULL` in WAL mode before the call returns, so an
@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+mod canary;
 mod db;
 mod deploys;
 mod error;
@@ -25,6 +26,7 @@ mod migrations;
 mod releases;
 mod settings;
 
+pub use canary::CanaryRecord;
 pub use db::{Clock, DEFAULT_MAX_EVENTS, State, StateOptions, SystemClock};
 pub use deploys::ReleasePhase;
 pub use error::StateError;

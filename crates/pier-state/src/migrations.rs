@@ -171,6 +171,49 @@ const MIGRATIONS: &[Migration] = &[
         ) STRICT;
     "#,
     },
+    Migration {
+        version: 5,
+        description: "canary releases",
+        sql: r#"
+        -- Rebuilt to allow `canary` (running beside the current release with a share of the
+        -- traffic) and `aborted` (a canary that was removed).
+        CREATE TABLE releases_v5 (
+            version       INTEGER PRIMARY KEY CHECK (version > 0),
+            created_at_ms INTEGER NOT NULL,
+            description   TEXT NOT NULL,
+            source_dir    TEXT NOT NULL,
+            env           TEXT NOT NULL,
+            manifest      TEXT NOT NULL,
+            status        TEXT NOT NULL CHECK (status IN ('pending', 'current', 'superseded',
+                              'failed', 'rolled-back', 'canary', 'aborted')),
+            source        TEXT NOT NULL DEFAULT 'folder'
+                              CHECK (source IN ('folder', 'git', 'working-tree')),
+            commit_sha    TEXT,
+            artifact      INTEGER,
+            config        TEXT NOT NULL DEFAULT '{}',
+            failure       TEXT,
+            finished_at_ms INTEGER
+        ) STRICT;
+        INSERT INTO releases_v5 SELECT version, created_at_ms, description, source_dir, env,
+            manifest, status, source, commit_sha, artifact, config, failure, finished_at_ms
+            FROM releases;
+        DROP TABLE releases;
+        ALTER TABLE releases_v5 RENAME TO releases;
+        CREATE UNIQUE INDEX releases_one_current ON releases (status) WHERE status = 'current';
+        CREATE UNIQUE INDEX releases_one_pending ON releases (status) WHERE status = 'pending';
+        CREATE UNIQUE INDEX releases_one_canary ON releases (status) WHERE status = 'canary';
+
+        -- The active canary: at most one row. `percent` of the clients (by the sticky split
+        -- key, hashed with `salt`) go to release `version`.
+        CREATE TABLE canary (
+            id            INTEGER PRIMARY KEY CHECK (id = 1),
+            version       INTEGER NOT NULL,
+            percent       REAL NOT NULL CHECK (percent > 0 AND percent < 100),
+            salt          TEXT NOT NULL,
+            started_at_ms INTEGER NOT NULL
+        ) STRICT;
+    "#,
+    },
 ];
 
 /// The newest schema version this build of pier knows.

@@ -108,12 +108,16 @@ pub enum ReleaseStatus {
     Failed,
     /// Replaced by rolling back to an older release.
     RolledBack,
+    /// Running beside the current release with a share of the traffic; at most one.
+    Canary,
+    /// A canary that was removed (`pier deploy --abort`, or a daemon restart).
+    Aborted,
 }
 
 /// A status text that is none of [`ReleaseStatus`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown release status {0:?} (expected pending, current, superseded, failed or rolled-back)"
+    "unknown release status {0:?} (expected pending, current, superseded, failed, rolled-back, canary or aborted)"
 )]
 pub struct ParseReleaseStatusError(pub String);
 
@@ -125,6 +129,8 @@ impl ReleaseStatus {
             ReleaseStatus::Superseded => "superseded",
             ReleaseStatus::Failed => "failed",
             ReleaseStatus::RolledBack => "rolled-back",
+            ReleaseStatus::Canary => "canary",
+            ReleaseStatus::Aborted => "aborted",
         }
     }
 }
@@ -139,6 +145,8 @@ impl FromStr for ReleaseStatus {
             "superseded" => Ok(ReleaseStatus::Superseded),
             "failed" => Ok(ReleaseStatus::Failed),
             "rolled-back" => Ok(ReleaseStatus::RolledBack),
+            "canary" => Ok(ReleaseStatus::Canary),
+            "aborted" => Ok(ReleaseStatus::Aborted),
             other => Err(ParseReleaseStatusError(other.to_owned())),
         }
     }

@@ -718,3 +718,65 @@ fn an_interrupted_deploy_fails_and_its_release_phase_never_runs_again() {
     state.finish_release_phase(1, true, "exit code 0").unwrap();
     assert_eq!(state.release_phase(1).unwrap().unwrap().state, "succeeded");
 }
+
+#[test]
+fn a_canary_is_recorded_then_promoted_or_aborted_and_one_runs_at_a_time() {
+    let h = Harness::new();
+    let state = h.open();
+    state.ensure_release(&release("/src/a", &[], "m")).unwrap();
+    assert_eq!(state.canary().unwrap(), None);
+    let v2 = state.begin_release(&release("/src/b", &[], "m")).unwrap();
+    // Only a pending release becomes a canary, with a share strictly between 0 and 100.
+    assert!(state.start_canary(1, 10.0, "s").is_err());
+    assert!(state.start_canary(v2.version, 0.0, "s").is_err());
+    assert!(state.start_canary(v2.version, 100.0, "s").is_err());
+    state.start_canary(v2.version, 12.5, "salt-2").unwrap();
+    let canary = state.canary().unwrap().unwrap();
+    assert_eq!(
+        (canary.version, canary.percent, canary.salt.as_str()),
+        (2, 12.5, "salt-2")
+    );
+    assert_eq!(
+        state.release(2).unwrap().unwrap().status,
+        ReleaseStatus::Canary
+    );
+    assert_eq!(state.current_release().unwrap().unwrap().version, 1);
+    // A second canary is a conflict and changes nothing.
+    let v3 = state.begin_release(&release("/src/c", &[], "m")).unwrap();
+    let conflict = state.start_canary(v3.version, 5.0, "s").unwrap_err();
+    assert!(matches!(conflict, StateError::Conflict(_)), "{conflict}");
+    state.fail_release(v3.version, "refused").unwrap();
+    assert_eq!(state.canary().unwrap().unwrap().version, 2);
+
+    // Promoted: pending again, then current through the normal completion.
+    state.promote_canary(2).unwrap();
+    assert_eq!(state.canary().unwrap(), None);
+    assert_eq!(
+        state.release(2).unwrap().unwrap().status,
+        ReleaseStatus::Pending
+    );
+    state
+        .complete_release(2, ReleaseStatus::Superseded)
+        .unwrap();
+    assert_eq!(state.current_release().unwrap().unwrap().version, 2);
+
+    // Aborted, by hand or by a daemon restart.
+    let v4 = state.begin_release(&release("/src/d", &[], "m")).unwrap();
+    state.start_canary(v4.version, 50.0, "s4").unwrap();
+    assert!(state.abort_canary(3, "no").is_err());
+    state.abort_canary(v4.version, "aborted by hand").unwrap();
+    let aborted = state.release(4).unwrap().unwrap();
+    assert_eq!(aborted.status, ReleaseStatus::Aborted);
+    assert_eq!(aborted.failure.as_deref(), Some("aborted by hand"));
+    let v5 = state.begin_release(&release("/src/e", &[], "m")).unwrap();
+    state.start_canary(v5.version, 1.0, "s5").unwrap();
+    drop(state);
+    let state = h.open();
+    assert_eq!(state.abort_interrupted_canary("restart").unwrap(), Some(5));
+    assert_eq!(state.abort_interrupted_canary("restart").unwrap(), None);
+    assert_eq!(
+        state.release(5).unwrap().unwrap().status,
+        ReleaseStatus::Aborted
+    );
+    assert_eq!(state.current_release().unwrap().unwrap().version, 2);
+}

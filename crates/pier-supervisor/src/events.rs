@@ -23,6 +23,11 @@ pub enum EventKind {
     RolloutProgress,
     RolloutCompleted,
     RolloutFailed,
+    /// A canary replica was started beside the current release's.
+    CanaryStarted,
+    CanaryReady,
+    CanaryFailed,
+    CanaryStopping,
 }
 
 impl EventKind {
@@ -45,6 +50,10 @@ impl EventKind {
             EventKind::RolloutProgress => "rollout.progress",
             EventKind::RolloutCompleted => "rollout.completed",
             EventKind::RolloutFailed => "rollout.failed",
+            EventKind::CanaryStarted => "canary.started",
+            EventKind::CanaryReady => "canary.ready",
+            EventKind::CanaryFailed => "canary.failed",
+            EventKind::CanaryStopping => "canary.stopping",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! child's process group and kills it when pier disappears, so no process outlives pier.
 
 pub mod backoff;
+mod canary;
 pub mod env;
 pub mod events;
 pub mod logs;

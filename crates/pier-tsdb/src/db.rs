@@ -430,6 +430,17 @@ impl Tsdb {
         Ok(report)
     }
 
+    /// Holds off [`maintain`](Self::maintain) and its parts until the returned guard is
+    /// dropped (a call in progress finishes first). For loading history through the head:
+    /// a head cut in the middle would move the block boundary (the oldest time the head
+    /// accepts) past samples not loaded yet, and they would be refused as too old. Commits
+    /// and queries keep working; the head grows until the guard is dropped.
+    pub fn hold_maintenance(&self) -> MaintenanceHold<'_> {
+        MaintenanceHold {
+            _guard: self.lock_maintenance(),
+        }
+    }
+
     /// Cuts the head into blocks while it spans more than 1.5 × `block_range_ms` (as
     /// Prometheus): each time the oldest whole range `[k·range, (k+1)·range)` holding head
     /// samples is written as a block, dropped from the head (a chunk straddling its end is
@@ -652,6 +663,12 @@ impl Tsdb {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Maintenance held off; see [`Tsdb::hold_maintenance`].
+#[must_use = "maintenance resumes as soon as the hold is dropped"]
+pub struct MaintenanceHold<'a> {
+    _guard: MutexGuard<'a, ()>,
 }
 
 /// Opens every block in `blocks_dir` after cleaning up: `*.tmp` and `*.deleted` directories

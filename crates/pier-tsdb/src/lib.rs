@@ -46,7 +46,7 @@ mod tests;
 
 pub use appender::{Appender, CommitStats};
 pub use chunk::{ChunkError, STALE_NAN, XorChunk, XorIter, is_stale};
-pub use db::{HeadStats, MaintenanceReport, Tsdb, TsdbOptions};
+pub use db::{HeadStats, MaintenanceHold, MaintenanceReport, Tsdb, TsdbOptions};
 pub use error::{AppendError, TsdbError};
 pub use index::{
     Index, IndexError, Label, Labels, LabelsError, MatchOp, Matcher, MatcherError, SeriesRef,

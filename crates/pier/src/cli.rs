@@ -117,7 +117,10 @@ pub enum Command {
 Examples:
   pier deploy                          the git HEAD of the app in the current folder
   pier deploy --dirty                  the working tree, uncommitted changes included
-  pier deploy examples/classroom --description 'New question page'"
+  pier deploy examples/classroom --description 'New question page'
+  pier deploy --canary 10              start it beside the current release for 10 % of clients
+  pier promote                         then roll the canary out fully
+  pier deploy --abort                  or remove it"
     )]
     Deploy {
         /// App folder [default: .]
@@ -128,6 +131,13 @@ Examples:
         /// Describe the release in `pier releases` [default: `Deploy <commit>`]
         #[arg(long, value_name = "TEXT")]
         description: Option<String>,
+        /// Start the release as a canary beside the current one, for PCT % of the clients
+        /// (1 to 99, decimals allowed; sticky per client)
+        #[arg(long, value_name = "PCT", conflicts_with = "abort")]
+        canary: Option<String>,
+        /// Remove the running canary: its traffic returns to the current release
+        #[arg(long, conflicts_with_all = ["dir", "dirty", "description"])]
+        abort: bool,
     },
     /// Run the working tree (uncommitted changes included) as a staging environment NAME of
     /// the same app — own processes, ports, state and config — at NAME.<app>.localhost
@@ -155,7 +165,9 @@ Examples:
         /// The working tree to run [default: .]
         dir: Option<PathBuf>,
     },
-    /// List releases: version, time, source, status (current, superseded, failed, rolled back)
+    /// Roll the canary (`pier deploy --canary`) out fully, with zero downtime
+    Promote,
+    /// List releases: version, time, source, status (current, canary, superseded, failed, …)
     #[command(after_help = "Examples:
   pier releases
   pier releases --json

@@ -78,6 +78,7 @@ impl TestRouter {
             )],
             services: [("web".to_string(), replicas)].into_iter().collect(),
             maintenance,
+            canaries: Default::default(),
         };
         self.router.update(&spec);
     }
@@ -123,6 +124,7 @@ pub fn ready(name: &str, addr: SocketAddr) -> ReplicaView {
         name: name.into(),
         addr: Some(addr),
         phase: ReplicaPhase::Ready,
+        release: String::new(),
     }
 }
 
@@ -131,6 +133,7 @@ pub fn replica(name: &str, phase: ReplicaPhase) -> ReplicaView {
         name: name.into(),
         addr: None,
         phase,
+        release: String::new(),
     }
 }
 

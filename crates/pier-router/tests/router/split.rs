@@ -1,13 +1,15 @@
 //! Traffic splits through a real router: sticky by key, percentages over many keys, allow and
-//! deny lists, pier's own cookie when the request has no key, and external URL backends over
-//! plain HTTP and over TLS with certificate verification.
+//! deny lists, pier's own cookie when the request has no key, a canary's share of a service's
+//! keys (with the `release` label in metrics), and external URL backends over plain HTTP and
+//! over TLS with certificate verification.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use pier_router::{
-    Backend, ExternalUrl, HostMatch, KeyLists, RouteRule, RouterConfig, SplitKey, SplitTarget,
-    TableSpec,
+    Backend, CanarySplit, ExternalUrl, HostMatch, KeyLists, RouteRule, RouterConfig, SplitKey,
+    SplitTarget, TableSpec,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -48,6 +50,7 @@ async fn two_services(percent_b: u32, lists: KeyLists) -> TestRouter {
             ("b".to_string(), vec![ready("b.1", b)]),
         ]),
         maintenance: false,
+        canaries: HashMap::new(),
     });
     router
 }
@@ -91,6 +94,109 @@ async fn a_split_is_sticky_per_key_and_close_to_its_percentage() {
     }
     // 20 % of 400 keys, within what chance allows for 400 draws (±3 standard deviations).
     assert!((56..=104).contains(&to_b), "{to_b} of 400 keys went to b");
+}
+
+#[tokio::test]
+async fn a_canary_takes_its_share_of_keys_stickily_and_metrics_tell_releases_apart() {
+    let router = TestRouter::start(RouterConfig::default()).await;
+    let (current, canary) = (
+        backends::start(Behaviour::Echo).await,
+        backends::start(Behaviour::Echo).await,
+    );
+    let mut rule = RouteRule::to_service("app", HostMatch::Any, "/", "a", fast_timeouts());
+    rule.split_key = Some(SplitKey::Cookie("tenant".into()));
+    let release = |mut view: pier_router::ReplicaView, r: &str| {
+        view.release = r.to_string();
+        view
+    };
+    router.set_spec(TableSpec {
+        routes: vec![rule],
+        services: HashMap::from([
+            ("a".to_string(), vec![release(ready("a.1", current), "v1")]),
+            (
+                "a@v2".to_string(),
+                vec![release(ready("a.2", canary), "v2")],
+            ),
+        ]),
+        maintenance: false,
+        canaries: HashMap::from([(
+            "a".to_string(),
+            CanarySplit {
+                pool: "a@v2".into(),
+                release: "v2".into(),
+                basis_points: 2_000,
+                salt: "salt-1".into(),
+            },
+        )]),
+    });
+    let mut to_canary = 0;
+    for i in 0..300 {
+        let tenant = format!("c{i}");
+        let first = served_by(&router, &tenant).await;
+        if first == "a.2" {
+            to_canary += 1;
+        }
+        if i % 30 == 0 {
+            assert_eq!(served_by(&router, &tenant).await, first, "sticky");
+        }
+    }
+    // 20 % of 300 keys, within ±3 standard deviations.
+    assert!((39..=81).contains(&to_canary), "{to_canary} of 300 keys");
+    let mut text = String::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register("requests", "", router.metrics.requests.clone());
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    for release in ["v1", "v2"] {
+        let series = format!(r#"route="app",backend="a",release="{release}",status="200""#);
+        assert!(text.contains(&series), "{series} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_waiting_for_a_canary_that_goes_away_is_served_by_the_service() {
+    let router = TestRouter::start(RouterConfig::default()).await;
+    let current = backends::start(Behaviour::Echo).await;
+    let spec = |canary: bool| {
+        let mut services = HashMap::from([("a".to_string(), vec![ready("a.1", current)])]);
+        let mut canaries = HashMap::new();
+        if canary {
+            // Its replica is stopping: requests routed to it wait.
+            let stopping = replica("a.2", pier_router::ReplicaPhase::Booting);
+            services.insert("a@v2".to_string(), vec![stopping]);
+            let split = CanarySplit {
+                pool: "a@v2".into(),
+                release: "v2".into(),
+                basis_points: 10_000,
+                salt: "s".into(),
+            };
+            canaries.insert("a".to_string(), split);
+        }
+        TableSpec {
+            routes: vec![RouteRule::to_service(
+                "app",
+                HostMatch::Any,
+                "/",
+                "a",
+                fast_timeouts(),
+            )],
+            services,
+            maintenance: false,
+            canaries,
+        }
+    };
+    router.set_spec(spec(true));
+    let addr = router.addr;
+    let waiting = tokio::spawn(async move { get(addr, "/waiting").await });
+    wait_for(Duration::from_secs(5), || {
+        (router.metrics.queued.get() > 0).then_some(())
+    })
+    .await
+    .expect("the request waits for the canary");
+    router.set_spec(spec(false));
+    let reply = waiting.await.unwrap();
+    assert_eq!(reply.status, Some(200), "{reply:?}");
+    let line = router.log_line(&["path=\"/waiting\""]).await;
+    assert!(line.contains("dyno=a.1 "), "{line}");
 }
 
 #[tokio::test]
@@ -150,6 +256,7 @@ async fn an_external_http_backend_gets_its_own_host_header() {
         )],
         services: HashMap::new(),
         maintenance: false,
+        canaries: HashMap::new(),
     });
     let reply = send_raw(
         router.addr,
@@ -239,6 +346,7 @@ async fn an_external_https_backend_is_verified_against_the_configured_ca() {
         )],
         services: HashMap::new(),
         maintenance: false,
+        canaries: HashMap::new(),
     };
     let trusted = TestRouter::start(RouterConfig {
         extra_ca_files: vec![ca_file],
@@ -294,6 +402,7 @@ async fn a_websocket_goes_through_a_split_to_the_keys_backend() {
             ("b".to_string(), vec![ready("b.1", b)]),
         ]),
         maintenance: false,
+        canaries: HashMap::new(),
     });
     for (tenant, dyno) in [("new-tenant", "b.1"), ("old-tenant", "a.1")] {
         let mut stream = tokio::net::TcpStream::connect(router.addr).await.unwrap();

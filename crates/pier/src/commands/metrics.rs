@@ -70,18 +70,23 @@ pub async fn run(client: &Client, command: MetricsCommand) -> anyhow::Result<()>
                 (Some(min), Some(max)) => format!(" from {} to {}", rfc3339(min), rfc3339(max)),
                 _ => String::new(),
             };
+            let mut refused = String::new();
+            if report.rejected > 0 {
+                refused.push_str(&format!(
+                    "; {} refused (out of order or conflicting duplicates)",
+                    report.rejected
+                ));
+            }
+            if let (n @ 1.., Some(oldest)) = (report.too_old, report.oldest_accepted_ms) {
+                refused.push_str(&format!(
+                    "; {n} refused as older than {}, which the store already holds in blocks \
+                     (history can be added only after them: import into a new store)",
+                    rfc3339(oldest)
+                ));
+            }
             println!(
-                "imported {} samples of {} series{range}{}",
-                report.samples,
-                report.series,
-                if report.rejected > 0 {
-                    format!(
-                        "; {} refused (out of order or conflicting duplicates)",
-                        report.rejected
-                    )
-                } else {
-                    String::new()
-                }
+                "imported {} samples of {} series{range}{refused}",
+                report.samples, report.series,
             );
         }
         MetricsCommand::Export {

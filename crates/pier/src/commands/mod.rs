@@ -84,11 +84,18 @@ fn client_command(
             Command::Restart { target } => restart::run(&client, target).await,
             Command::Events { name, lines, json } => events::run(&client, name, lines, json).await,
             Command::Down => down::run(&client).await,
+            Command::Deploy { abort: true, .. } => releases::abort(&client).await,
             Command::Deploy {
                 dir,
                 dirty,
                 description,
-            } => releases::deploy(&client, dir.as_deref(), dirty, description).await,
+                canary,
+                abort: false,
+            } => {
+                let canary = canary.as_deref().map(releases::parse_percent).transpose()?;
+                releases::deploy(&client, dir.as_deref(), dirty, description, canary).await
+            }
+            Command::Promote => releases::promote(&client).await,
             Command::Releases { log, json } => releases::releases(&client, log, json).await,
             Command::Rollback { version } => releases::rollback(&client, version).await,
             Command::Config { command, json } => releases::config(&client, command, json).await,

@@ -1,6 +1,6 @@
-//! `pier ps`: one row per replica, aligned, or JSON.
+//! `pier ps`: one row per replica, aligned, or JSON; a canary is named below the table.
 
-use pier_api::{PsDto, ReplicaDto};
+use pier_api::{PsDto, ReplicaDto, StatusDto};
 
 use crate::client::Client;
 use crate::table::{Table, short_duration};
@@ -18,6 +18,13 @@ pub async fn run(client: &Client, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     print!("{}", render(&ps.replicas));
+    let status: StatusDto = client.get("/v1/status").await?;
+    if let Some(canary) = status.canary {
+        println!(
+            "v{} is a canary with {}% of the clients (`pier promote` rolls it out, `pier deploy --abort` removes it)",
+            canary.version, canary.percent
+        );
+    }
     Ok(())
 }
 

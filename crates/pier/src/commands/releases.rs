@@ -1,5 +1,5 @@
-//! `pier deploy`, `pier releases`, `pier rollback` and `pier config`: thin clients of the release
-//! routes. The long ones follow the daemon's newline-delimited progress, print it as it comes
+//! `pier deploy` (with `--canary` and `--abort`), `pier promote`, `pier releases`,
+//! `pier rollback` and `pier config`: thin clients of the release routes. The long ones follow the daemon's newline-delimited progress, print it as it comes
 //! (steps as `----->`, output indented, Heroku-style) and exit non-zero with the reason and
 //! the failing part's last log lines when the release failed.
 
@@ -22,6 +22,7 @@ pub async fn deploy(
     dir: Option<&Path>,
     dirty: bool,
     description: Option<String>,
+    canary: Option<f64>,
 ) -> anyhow::Result<()> {
     let dir = dir
         .map(|d| {
@@ -33,8 +34,32 @@ pub async fn deploy(
         dirty,
         description,
         dir: dir.map(|d| d.display().to_string()),
+        canary,
     };
     follow(client, "/v1/deploy", &request).await
+}
+
+/// `--canary 10`, `--canary 2.5` or `--canary 10%`; the daemon checks the range.
+pub fn parse_percent(text: &str) -> anyhow::Result<f64> {
+    let number = text.trim().trim_end_matches('%').trim();
+    number
+        .parse::<f64>()
+        .ok()
+        .filter(|p| p.is_finite())
+        .ok_or_else(|| {
+            Exit::invalid(format!(
+                "--canary takes a percentage from 1 to 99 (like 10 or 2.5), not {text:?}; \
+                 nothing was deployed"
+            ))
+        })
+}
+
+pub async fn promote(client: &Client) -> anyhow::Result<()> {
+    follow(client, "/v1/canary/promote", &serde_json::json!({})).await
+}
+
+pub async fn abort(client: &Client) -> anyhow::Result<()> {
+    follow(client, "/v1/canary/abort", &serde_json::json!({})).await
 }
 
 pub async fn rollback(client: &Client, version: Option<String>) -> anyhow::Result<()> {
@@ -66,11 +91,17 @@ pub async fn releases(client: &Client, log: Option<String>, json: bool) -> anyho
         if let Some(failure) = &r.failure {
             description.push_str(&format!(" — {failure}"));
         }
+        let status = match &list.canary {
+            Some(canary) if canary.version == r.version => {
+                format!("canary {}%", canary.percent)
+            }
+            _ => r.status.clone(),
+        };
         table.row(vec![
             format!("v{}", r.version),
             local_time(r.created_at_ms),
             r.source.clone(),
-            r.status.clone(),
+            status,
             description,
         ]);
     }

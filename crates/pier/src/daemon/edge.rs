@@ -1,8 +1,10 @@
 //! The daemon's side of the router: binds the public listener and one stable loopback
 //! listener per internal service (its port is kept in the state store so `<NAME>_URL` stays
 //! the same across restarts), turns the manifest's routes into routing rules, and feeds the
-//! router a new table whenever the supervisor's replicas, the maintenance flag or the staging
-//! environments change.
+//! router a new table whenever the supervisor's replicas, the maintenance flag, the canary or
+//! the staging environments change. A canary's replicas go to a pool of their own (`web@v3`)
+//! and, while its split is on, get their share of the service's clients; a stage's too
+//! (`web@review`, see `daemon/stage/routing.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -11,9 +13,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use pier_router::{
-    Backend as RouterBackend, Balance, ExternalUrl, HostMatch, KeyLists, LogSink, ReplicaPhase,
-    ReplicaView, RouteRule, Router, RouterConfig, RouterMetrics, SplitKey, SplitTarget, TableSpec,
-    Target, Timeouts,
+    Backend as RouterBackend, Balance, CanarySplit, ExternalUrl, HostMatch, KeyLists, LogSink,
+    ReplicaPhase, ReplicaView, RouteRule, Router, RouterConfig, RouterMetrics, SplitKey,
+    SplitTarget, TableSpec, Target, Timeouts,
 };
 use pier_spec::{Backend, Manifest};
 use pier_state::State;
@@ -26,6 +28,24 @@ use crate::exit::Exit;
 
 /// The settings key of the maintenance flag.
 pub const MAINTENANCE_KEY: &str = "router.maintenance";
+
+/// A canary as the router needs it: the replicas of release `version` of `services` are kept
+/// out of their service's pool, in a pool of their own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanaryRoute {
+    pub version: u32,
+    pub services: Vec<String>,
+    /// Hundredths of a percent of the clients and the hash salt; `None`: no traffic (the
+    /// canary is starting or being removed).
+    pub split: Option<(u32, String)>,
+}
+
+impl CanaryRoute {
+    /// The pool of the canary's replicas of `service`.
+    pub fn pool(&self, service: &str) -> String {
+        format!("{service}@v{}", self.version)
+    }
+}
 
 /// The bound listeners and the router serving them.
 pub struct Edge {
@@ -245,6 +265,7 @@ pub fn follow(
     manifest: Arc<Manifest>,
     mut replicas: watch::Receiver<Vec<ReplicaStatus>>,
     mut maintenance: watch::Receiver<bool>,
+    mut canary: watch::Receiver<Option<CanaryRoute>>,
     mut stages: watch::Receiver<TableSpec>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -255,6 +276,9 @@ pub fn follow(
                 &replicas.borrow_and_update(),
                 *maintenance.borrow_and_update(),
             );
+            if let Some(canary) = canary.borrow_and_update().as_ref() {
+                set_canary(&mut spec, canary);
+            }
             {
                 let stages = stages.borrow_and_update();
                 spec.routes.splice(0..0, stages.routes.iter().cloned());
@@ -265,6 +289,7 @@ pub fn follow(
                 changed = replicas.changed() => if changed.is_err() { return },
                 changed = maintenance.changed() => if changed.is_err() { return },
                 changed = rules.changed() => if changed.is_err() { return },
+                changed = canary.changed() => if changed.is_err() { return },
                 changed = stages.changed() => if changed.is_err() { return },
             }
         }
@@ -294,6 +319,34 @@ fn table_spec(
         routes: rules.to_vec(),
         services,
         maintenance,
+        canaries: HashMap::new(),
+    }
+}
+
+/// Moves the canary's replicas into their own pools and, while its split is on, sends each
+/// service's share of clients there.
+fn set_canary(spec: &mut TableSpec, canary: &CanaryRoute) {
+    let release = format!("v{}", canary.version);
+    for service in &canary.services {
+        let Some(views) = spec.services.get_mut(service) else {
+            continue;
+        };
+        let (ours, theirs): (Vec<ReplicaView>, Vec<ReplicaView>) =
+            views.drain(..).partition(|v| v.release == release);
+        *views = theirs;
+        let pool = canary.pool(service);
+        spec.services.insert(pool.clone(), ours);
+        if let Some((basis_points, salt)) = &canary.split {
+            spec.canaries.insert(
+                service.clone(),
+                CanarySplit {
+                    pool,
+                    release: release.clone(),
+                    basis_points: *basis_points,
+                    salt: salt.clone(),
+                },
+            );
+        }
     }
 }
 
@@ -312,5 +365,6 @@ pub fn replica_view(replica: &ReplicaStatus) -> Option<ReplicaView> {
         name: replica.name.clone(),
         addr: replica.port.map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
         phase,
+        release: format!("v{}", replica.release),
     })
 }

@@ -250,12 +250,15 @@ async fn run(
         supervisor.watch_status(),
         stage_targets,
     );
+    // No canary at start: one the previous daemon ran was aborted by `recover_deploys`.
+    let (canary, _) = watch::channel(None);
     let follower = edge::follow(
         edge.router.clone(),
         route_control.subscribe(),
         manifest.clone(),
         supervisor.watch_status(),
         maintenance.subscribe(),
+        canary.subscribe(),
         stage_routes,
     );
     console::step(
@@ -277,6 +280,7 @@ async fn run(
         &dir,
         shim,
         edge.internal_urls.clone(),
+        canary,
     ));
     let ctx = Arc::new(ApiContext {
         releases,
@@ -290,6 +294,7 @@ async fn run(
             pier_version: env!("CARGO_PKG_VERSION").to_string(),
             release: release.version,
             started_at_ms,
+            canary: None,
         },
         stopping: stopping.clone(),
         maintenance: maintenance.clone(),
@@ -349,11 +354,12 @@ async fn run(
     Ok(())
 }
 
-/// A deploy the previous daemon did not finish failed; its release phase is never re-run.
+/// A deploy the previous daemon did not finish failed; its release phase is never re-run. A
+/// canary it ran is aborted (its replicas died with it).
 async fn recover_deploys(state: &State) -> anyhow::Result<()> {
-    let state = state.clone();
-    let failed = tokio::task::spawn_blocking(move || {
-        state.fail_interrupted_releases("interrupted: the daemon stopped during its deploy")
+    let failed = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || state.fail_interrupted_releases("interrupted: the daemon stopped during its deploy")
     })
     .await??;
     for version in failed {
@@ -361,6 +367,28 @@ async fn recover_deploys(state: &State) -> anyhow::Result<()> {
             version,
             "a deploy was interrupted by a daemon stop; marked failed"
         );
+    }
+    let aborted = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            state.abort_interrupted_canary(
+                "aborted: the daemon stopped while it ran as a canary (restarts never restore a canary)",
+            )
+        })
+        .await??
+    };
+    if let Some(version) = aborted {
+        tracing::warn!(
+            version,
+            "a canary was running when the daemon stopped; marked aborted"
+        );
+        recorder::record_now(
+            state,
+            "canary.aborted",
+            "release",
+            format!("v{version}: the canary was aborted, the daemon stopped while it ran"),
+        )
+        .await;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the `pier` binary: real daemon, real child processes, ephemeral ports.
 
+mod canary;
 mod classroom;
 mod harness;
 mod jobs;

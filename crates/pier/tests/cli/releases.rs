@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::harness::{App, Daemon, http_via, text, wait_for};
 
-const SERVER: &str = r#"
+pub(crate) const SERVER: &str = r#"
 import http.server, os
 VERSION = open('version.txt').read().strip()
 UNREADY = os.path.exists('unready')
@@ -60,7 +60,7 @@ fn manifest(extra: &str) -> String {
 }
 
 /// An app folder that is a git repository with one commit of `version`.
-fn git_app(version: &str, extra: &str) -> App {
+pub(crate) fn git_app(version: &str, extra: &str) -> App {
     let app = App::with_manifest(&manifest(extra));
     app.write("server.py", SERVER);
     app.write("version.txt", version);
@@ -80,20 +80,20 @@ fn git(app: &App, args: &[&str]) {
     assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
 }
 
-fn commit(app: &App, message: &str) {
+pub(crate) fn commit(app: &App, message: &str) {
     git(app, &["add", "-A"]);
     git(app, &["commit", "-q", "--allow-empty", "-m", message]);
 }
 
 /// A bounded constant load through the router: 12 clients, a fresh connection per request.
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<Vec<String>>>,
-    sent: Arc<AtomicU64>,
+    pub(crate) sent: Arc<AtomicU64>,
 }
 
 impl Load {
-    fn start(daemon: &Daemon) -> Load {
+    pub(crate) fn start(daemon: &Daemon) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let threads = (0..12)
@@ -127,7 +127,7 @@ impl Load {
     }
 
     /// Stops the clients; every response body, in no particular order.
-    fn finish(self) -> Vec<String> {
+    pub(crate) fn finish(self) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
         self.threads
             .into_iter()
@@ -137,7 +137,7 @@ impl Load {
 }
 
 /// Runs `pier ARGS` while `load` runs; asserts success, and that load was flowing.
-fn under_load(daemon: &Daemon, load: &Load, args: &[&str]) -> String {
+pub(crate) fn under_load(daemon: &Daemon, load: &Load, args: &[&str]) -> String {
     let before = load.sent.load(Ordering::Relaxed);
     let started = Instant::now();
     let out = daemon.ok(args);
@@ -156,14 +156,14 @@ fn body(daemon: &Daemon) -> String {
     body.trim().to_string()
 }
 
-fn events(daemon: &Daemon) -> Vec<Value> {
+pub(crate) fn events(daemon: &Daemon) -> Vec<Value> {
     let value: Value =
         serde_json::from_str(&daemon.ok(&["events", "-n", "5000", "--json"])).expect("events");
     value["events"].as_array().cloned().unwrap_or_default()
 }
 
 /// The fewest ready web replicas at any point after event `after`, replayed from the log.
-fn min_ready_after(events: &[Value], after: i64) -> usize {
+pub(crate) fn min_ready_after(events: &[Value], after: i64) -> usize {
     let mut ready = BTreeSet::new();
     let mut min = usize::MAX;
     for event in events {
@@ -192,7 +192,7 @@ fn min_ready_after(events: &[Value], after: i64) -> usize {
     min
 }
 
-fn last_event_id(daemon: &Daemon) -> i64 {
+pub(crate) fn last_event_id(daemon: &Daemon) -> i64 {
     events(daemon)
         .iter()
         .filter_map(|e| e["id"].as_i64())
@@ -200,12 +200,12 @@ fn last_event_id(daemon: &Daemon) -> i64 {
         .unwrap_or(0)
 }
 
-fn releases(daemon: &Daemon) -> Vec<Value> {
+pub(crate) fn releases(daemon: &Daemon) -> Vec<Value> {
     let value: Value = serde_json::from_str(&daemon.ok(&["releases", "--json"])).expect("releases");
     value["releases"].as_array().cloned().unwrap_or_default()
 }
 
-fn status_of(daemon: &Daemon, version: u64) -> String {
+pub(crate) fn status_of(daemon: &Daemon, version: u64) -> String {
     releases(daemon)
         .iter()
         .find(|r| r["version"] == version)

@@ -65,7 +65,7 @@ fn public_traffic_goes_through_the_router_to_ready_replicas() {
     let (status, _, metrics) = http_via(&daemon.api, "127.0.0.1", "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(
-        metrics.contains(r#"pier_router_requests_total{route="shop.localhost",backend="web",status="200",code=""}"#),
+        metrics.contains(r#"pier_router_requests_total{route="shop.localhost",backend="web",release="v1",status="200",code=""}"#),
         "{metrics}"
     );
     assert!(

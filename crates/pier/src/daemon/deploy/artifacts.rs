@@ -140,11 +140,16 @@ pub fn collect(paths: &Paths, state: &State, keep: usize) -> anyhow::Result<Vec<
             .chain(previous.iter())
             .filter_map(|r| r.artifact),
     );
-    // A release being deployed right now keeps its snapshot too.
+    // A release being deployed right now, or running as a canary, keeps its snapshot too.
     wanted.extend(
         releases
             .iter()
-            .filter(|r| r.status == pier_state::ReleaseStatus::Pending)
+            .filter(|r| {
+                matches!(
+                    r.status,
+                    pier_state::ReleaseStatus::Pending | pier_state::ReleaseStatus::Canary
+                )
+            })
             .filter_map(|r| r.artifact),
     );
     let mut collected = Vec::new();

@@ -2,9 +2,11 @@
 //! the release routes. Each change is validated completely (an invalid one changes nothing),
 //! recorded as a pending release (write-ahead), then carried out by `pipeline.rs` in the
 //! background while the client follows its progress. One at a time: a second one gets a
-//! conflict.
+//! conflict, and so does any change but `pier promote` or `pier deploy --abort` while a canary
+//! runs (`canary.rs`).
 
 mod artifacts;
+mod canary;
 mod command;
 mod one_off;
 mod pipeline;
@@ -21,7 +23,9 @@ use pier_api::{
 };
 use pier_state::{NewArtifact, NewRelease, Release, ReleaseStatus, State};
 use pier_supervisor::{LogBus, SupervisorHandle};
-use tokio::sync::{OwnedMutexGuard, mpsc};
+use tokio::sync::{OwnedMutexGuard, mpsc, watch};
+
+use crate::daemon::edge::CanaryRoute;
 
 pub use artifacts::{Paths, manifest_of, release_env, run_release};
 
@@ -45,6 +49,10 @@ pub struct Inner {
     /// destroyed).
     one_offs: tokio::sync::watch::Sender<usize>,
     ending: tokio::sync::watch::Sender<bool>,
+    /// The canary running beside the current release.
+    canary: Mutex<Option<canary::Active>>,
+    /// What the router follows of the canary.
+    canary_route: watch::Sender<Option<CanaryRoute>>,
 }
 
 /// The daemon's [`Releases`].
@@ -60,6 +68,7 @@ impl Deployer {
         app_dir: &Path,
         shim: PathBuf,
         internal_urls: BTreeMap<String, String>,
+        canary_route: watch::Sender<Option<CanaryRoute>>,
     ) -> Self {
         Deployer {
             inner: Arc::new(Inner {
@@ -76,6 +85,8 @@ impl Deployer {
                 runs: std::sync::atomic::AtomicU32::new(1),
                 one_offs: tokio::sync::watch::Sender::new(0),
                 ending: tokio::sync::watch::Sender::new(false),
+                canary: Mutex::new(None),
+                canary_route,
             }),
         }
     }
@@ -103,8 +114,17 @@ impl Deployer {
         stage_dir: &Path,
         initial_config: BTreeMap<String, String>,
     ) -> Self {
-        let mut deployer =
-            Deployer::new(state, supervisor, logs, working_tree, shim, internal_urls);
+        // A stage has no canaries: nothing follows its canary route.
+        let (canary_route, _) = watch::channel(None);
+        let mut deployer = Deployer::new(
+            state,
+            supervisor,
+            logs,
+            working_tree,
+            shim,
+            internal_urls,
+            canary_route,
+        );
         if let Some(inner) = Arc::get_mut(&mut deployer.inner) {
             inner.paths = Paths::new(stage_dir);
             inner.initial_config = initial_config;
@@ -174,7 +194,14 @@ impl Inner {
                 )));
             }
         }
+        let kind = match request.canary {
+            Some(percent) => pipeline::Kind::Canary {
+                percent: canary::check_percent(percent)?,
+            },
+            None => pipeline::Kind::Deploy,
+        };
         let busy = self.begin("a deploy")?;
+        self.no_canary()?;
         let incoming = self.paths.incoming();
         let (app_dir, dest, dirty) = (self.app_dir.clone(), incoming.clone(), request.dirty);
         let taken = tokio::task::spawn_blocking(move || snapshot::take(&app_dir, &dest, dirty))
@@ -226,7 +253,10 @@ impl Inner {
             artifact: NewArtifact::Own,
             config,
         };
-        let (release, rx) = match self.place_and_launch(busy, new, manifest, &incoming).await {
+        let placed = self
+            .place_and_launch(busy, new, manifest, &incoming, kind)
+            .await;
+        let (release, rx) = match placed {
             Ok(ok) => ok,
             Err(e) => {
                 cleanup();
@@ -253,6 +283,7 @@ impl Inner {
         new: NewRelease,
         manifest: pier_spec::Manifest,
         incoming: &Path,
+        kind: pipeline::Kind,
     ) -> Result<(Release, mpsc::Receiver<ProgressDto>), ApiError> {
         // The number is known only once recorded; the pipeline starts after the move.
         let release = self.blocking(move |s| s.begin_release(&new)).await?;
@@ -266,7 +297,7 @@ impl Inner {
                 .await;
             return Err(ApiError::internal(message));
         }
-        self.start_recorded(busy, release, manifest, true, ReleaseStatus::Superseded)
+        self.start_recorded(busy, release, manifest, kind, ReleaseStatus::Superseded)
     }
 
     fn start_recorded(
@@ -274,7 +305,7 @@ impl Inner {
         busy: Busy,
         release: Release,
         manifest: pier_spec::Manifest,
-        build: bool,
+        kind: pipeline::Kind,
         replaced: ReleaseStatus,
     ) -> Result<(Release, mpsc::Receiver<ProgressDto>), ApiError> {
         let (tx, rx) = mpsc::channel(progress::STREAM_BUFFER);
@@ -284,14 +315,18 @@ impl Inner {
             self.logs.clone(),
         ));
         progress.step(&format!("v{}: {}", release.version, release.description));
+        let doing = match kind {
+            pipeline::Kind::Promote => "the promotion",
+            _ => "the deploy",
+        };
         *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
-            "the deploy of v{} ({})",
+            "{doing} of v{} ({})",
             release.version, release.description
         ));
         let job = pipeline::Job {
             release: release.clone(),
             manifest,
-            build,
+            kind,
             replaced,
         };
         let inner = self.clone();
@@ -307,6 +342,7 @@ impl Inner {
         request: RollbackRequest,
     ) -> Result<mpsc::Receiver<ProgressDto>, ApiError> {
         let busy = self.begin("a rollback")?;
+        self.no_canary()?;
         let current = self.current().await?;
         let target = match request.version {
             Some(v) => self.blocking(move |s| s.release(v)).await?.ok_or_else(|| {
@@ -353,8 +389,14 @@ impl Inner {
         let release = self.blocking(move |s| s.begin_release(&new)).await?;
         self.logs
             .set_masks(current.config.into_iter().chain(release.config.clone()));
-        self.start_recorded(busy, release, manifest, false, ReleaseStatus::RolledBack)
-            .map(|(_, rx)| rx)
+        self.start_recorded(
+            busy,
+            release,
+            manifest,
+            pipeline::Kind::Reuse,
+            ReleaseStatus::RolledBack,
+        )
+        .map(|(_, rx)| rx)
     }
 
     async fn change_config(
@@ -363,6 +405,7 @@ impl Inner {
     ) -> Result<mpsc::Receiver<ProgressDto>, ApiError> {
         let description = config_description(&request)?;
         let busy = self.begin("a config change")?;
+        self.no_canary()?;
         let current = self.current().await?;
         let mut config = current.config.clone();
         for key in &request.unset {
@@ -388,8 +431,14 @@ impl Inner {
         let release = self.blocking(move |s| s.begin_release(&new)).await?;
         self.logs
             .set_masks(current.config.into_iter().chain(release.config.clone()));
-        self.start_recorded(busy, release, manifest, false, ReleaseStatus::Superseded)
-            .map(|(_, rx)| rx)
+        self.start_recorded(
+            busy,
+            release,
+            manifest,
+            pipeline::Kind::Reuse,
+            ReleaseStatus::Superseded,
+        )
+        .map(|(_, rx)| rx)
     }
 }
 
@@ -466,6 +515,14 @@ impl Releases for Deployer {
         Box::pin(one_off::start(self.inner.clone(), request))
     }
 
+    fn promote(&self) -> BoxFuture<'_, Result<mpsc::Receiver<ProgressDto>, ApiError>> {
+        Box::pin(self.inner.clone().promote())
+    }
+
+    fn abort(&self) -> BoxFuture<'_, Result<mpsc::Receiver<ProgressDto>, ApiError>> {
+        Box::pin(self.inner.clone().abort())
+    }
+
     fn log(&self, version: u32) -> BoxFuture<'_, Result<String, ApiError>> {
         let inner = self.inner.clone();
         Box::pin(async move {
@@ -486,10 +543,12 @@ impl Releases for Deployer {
     }
 
     fn busy(&self) -> Option<String> {
-        self.inner
+        let busy = self
+            .inner
             .busy
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        busy.or_else(|| self.inner.canary_note())
     }
 }

@@ -1,7 +1,8 @@
 //! The steps of one recorded (pending) release, in order: build (a deploy only), release phase
 //! (recorded before it starts, run once), rollout; then the release becomes current, or
 //! failed with the reason while the previous release keeps running. Old snapshots are
-//! collected after a success.
+//! collected after a success. A canary deploy starts the canary (`canary.rs`) instead of the
+//! rollout; a promotion is the rollout alone (the canary's build and release phase ran).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,10 +25,22 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 pub struct Job {
     pub release: Release,
     pub manifest: Manifest,
-    /// Whether to run `[build]` (a deploy; a rollback or config change reuses a snapshot).
-    pub build: bool,
+    pub kind: Kind,
     /// What the release it replaces becomes.
     pub replaced: ReleaseStatus,
+}
+
+/// Which steps a job runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// Build, release phase, rollout (`pier deploy`).
+    Deploy,
+    /// Release phase, rollout: a rollback or config change reuses a snapshot.
+    Reuse,
+    /// Build, release phase, then the canary with `percent` of the clients.
+    Canary { percent: f64 },
+    /// The rollout of the canary's release (`pier promote`).
+    Promote,
 }
 
 /// Runs `job` to its end and reports the outcome.
@@ -36,6 +49,12 @@ pub async fn run(inner: Arc<Inner>, job: Job, progress: Arc<Progress>) {
     let outcome = steps(&inner, &job, &progress).await;
     let state = inner.state.clone();
     let outcome = match outcome {
+        Ok(()) if matches!(job.kind, Kind::Canary { .. }) => OutcomeDto {
+            ok: true,
+            release: Some(version),
+            message: super::canary::started_message(&job),
+            log_tail: Vec::new(),
+        },
         Ok(()) => {
             let replaced = job.replaced;
             let done =
@@ -97,9 +116,8 @@ async fn steps(
     let dir = inner.paths.code_dir(release);
     let env = release_env(&job.manifest, &release.config);
     let masks: Vec<(String, String)> = release.config.clone().into_iter().collect();
-    if job.build
-        && let Some(build) = &job.manifest.build
-    {
+    let build = matches!(job.kind, Kind::Deploy | Kind::Canary { .. });
+    if build && let Some(build) = &job.manifest.build {
         progress.step(&format!(
             "building v{} with `{}`",
             release.version, build.command
@@ -127,10 +145,15 @@ async fn steps(
             started.elapsed().as_secs_f64()
         ));
     }
-    if let Some(phase) = &job.manifest.release {
+    if job.kind != Kind::Promote
+        && let Some(phase) = &job.manifest.release
+    {
         release_phase(inner, job, phase, &env, masks, progress).await?;
     }
-    rollout(inner, job, progress).await
+    match job.kind {
+        Kind::Canary { percent } => super::canary::start(inner, job, percent, progress).await,
+        _ => rollout(inner, job, progress).await,
+    }
 }
 
 async fn release_phase(
@@ -239,7 +262,7 @@ async fn collect(inner: &Arc<Inner>, manifest: &Manifest, progress: &Arc<Progres
     }
 }
 
-fn plain(message: String) -> CommandFailure {
+pub(super) fn plain(message: String) -> CommandFailure {
     CommandFailure {
         message,
         log_tail: Vec::new(),

@@ -148,6 +148,7 @@ impl StageManager {
             dirty: true,
             description: Some("Stage the working tree".into()),
             dir: Some(dir.display().to_string()),
+            canary: None,
         };
         if lock(&self.changing).contains(&request.name) {
             return Err(ApiError::conflict(format!(
