@@ -1,7 +1,7 @@
 //! pier-api owns the control API: the HTTP/JSON interface (versioned under `/v1`) through which
 //! the CLI and scripts drive a running daemon — `ps`, `logs`, `scale`, `restart`, `events`,
 //! `down`, releases (`deploy`, `rollback`, `config`, one-off `run`), maintenance mode, the router's traffic splits, the scheduler's jobs, scrape targets and
-//! the metrics store's size — pier's own `/metrics`, and the Prometheus HTTP API under
+//! the metrics store's size, staging environments (`pier stage`) — pier's own `/metrics`, and the Prometheus HTTP API under
 //! `/api/v1` (PromQL queries, series and label metadata, targets), for Grafana.
 //! It owns its wire types (DTOs) and the one place where errors become HTTP responses.
 //!
@@ -22,6 +22,7 @@ mod route_admin;
 mod routes;
 mod selector;
 mod server;
+mod stages;
 
 pub use dto::*;
 pub use error::ApiError;
@@ -29,3 +30,4 @@ pub use release_dto::*;
 pub use releases::{BoxFuture, Releases, parse_version};
 pub use route_admin::{RouteAdmin, RouteAdminError};
 pub use server::{ApiContext, router, serve};
+pub use stages::{StageDestroyedDto, StageDto, StageRequest, Stages, StagesDto};

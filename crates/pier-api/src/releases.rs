@@ -179,7 +179,7 @@ fn release_dto(release: &Release) -> ReleaseDto {
 }
 
 /// Streams every item of `rx` as one JSON line.
-fn ndjson_stream<T: Serialize + Send + 'static>(mut rx: mpsc::Receiver<T>) -> Response {
+pub(crate) fn ndjson_stream<T: Serialize + Send + 'static>(mut rx: mpsc::Receiver<T>) -> Response {
     let stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|item| {
             item.map(|item| {

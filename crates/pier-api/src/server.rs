@@ -4,14 +4,14 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use pier_spec::Manifest;
 use pier_supervisor::SupervisorHandle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::dto::StatusDto;
-use crate::{jobs, metrics, prometheus, releases, routes};
+use crate::{jobs, metrics, prometheus, releases, routes, stages};
 
 /// What the handlers work with.
 pub struct ApiContext {
@@ -40,6 +40,8 @@ pub struct ApiContext {
     pub registry: Arc<prometheus_client::registry::Registry>,
     /// The PromQL engine with its limits: the Prometheus HTTP API under `/api/v1`.
     pub promql: pier_promql::Engine,
+    /// Staging environments: `pier stage`; `None` in a stage's own context.
+    pub stages: Option<Arc<dyn crate::Stages>>,
 }
 
 /// The largest OpenMetrics file `POST /v1/metrics/import` takes.
@@ -86,6 +88,9 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
             post(metrics::import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT)),
         )
         .route("/v1/metrics/export", get(metrics::export))
+        .route("/v1/stages", get(stages::list).post(stages::deploy))
+        .route("/v1/stages/{name}", axum::routing::delete(stages::destroy))
+        .route("/v1/stages/{name}/{*rest}", any(stages::forward))
         .route("/metrics", get(routes::metrics))
         .merge(prometheus::routes())
         .fallback(routes::not_found)

@@ -30,6 +30,10 @@ pub struct Target {
     /// directory, else 127.0.0.1:7070]
     #[arg(long, global = true, env = "PIER_API", value_name = "ADDR")]
     pub api: Option<String>,
+    /// Act on the staging environment NAME instead of the main one (ps, logs, scale, restart,
+    /// events, releases, rollback, config, run)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub stage: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +138,32 @@ Examples:
         /// Remove the running canary: its traffic returns to the current release
         #[arg(long, conflicts_with_all = ["dir", "dirty", "description"])]
         abort: bool,
+    },
+    /// Run the working tree (uncommitted changes included) as a staging environment NAME of
+    /// the same app — own processes, ports, state and config — at NAME.<app>.localhost
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "The first `pier stage NAME` creates the stage with a copy of the app's config vars, then \
+builds and runs the working tree as its v1; each later one deploys the working tree again as \
+a new release of the stage, rolled out with zero downtime. The stage answers through the same \
+router at NAME.<app>.localhost. Add --stage NAME to ps, logs, scale, restart, events, \
+releases, rollback, config and run to act on it. Cron jobs do not run in stages.
+
+Examples:
+  pier stage review                     stage the current folder as review
+  curl -H 'Host: review.myapp.localhost' http://127.0.0.1:8080/
+  pier --stage review config set FEATURE_X=on
+  pier --stage review logs -f
+  pier stage list
+  pier stage destroy review             stop its processes and delete everything of it"
+    )]
+    Stage {
+        #[command(subcommand)]
+        command: Option<StageCommand>,
+        /// The stage's name, a DNS label such as `review` or `pr-42`
+        name: Option<String>,
+        /// The working tree to run [default: .]
+        dir: Option<PathBuf>,
     },
     /// Roll the canary (`pier deploy --canary`) out fully, with zero downtime
     Promote,
@@ -318,6 +348,19 @@ pub enum MetricsCommand {
         #[arg(long)]
         end: Option<String>,
     },
+}
+
+/// `pier stage` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StageCommand {
+    /// List the stages: name, release, URL, replicas ready, created, working tree
+    List {
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop every process of a stage (waiting for them) and delete its state, releases and logs
+    Destroy { name: String },
 }
 
 /// `pier config` subcommands.

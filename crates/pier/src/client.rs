@@ -17,6 +17,8 @@ pub const DEFAULT_API: &str = "127.0.0.1:7070";
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// `--stage NAME`: `/v1/…` paths go to the stage's `/v1/stages/NAME/…`.
+    stage: Option<String>,
 }
 
 impl Client {
@@ -36,7 +38,25 @@ impl Client {
         let http = reqwest::Client::builder()
             .build()
             .context("cannot create an HTTP client")?;
-        Ok(Client { base, http })
+        Ok(Client {
+            base,
+            http,
+            stage: None,
+        })
+    }
+
+    /// The same daemon, acting on the staging environment `stage` (`--stage NAME`).
+    pub fn with_stage(mut self, stage: Option<String>) -> Client {
+        self.stage = stage;
+        self
+    }
+
+    /// The URL of `path`, under the stage's prefix with `--stage`.
+    fn url(&self, path: &str) -> String {
+        match (&self.stage, path.strip_prefix("/v1/")) {
+            (Some(stage), Some(rest)) => format!("{}/v1/stages/{stage}/{rest}", self.base),
+            _ => format!("{}{path}", self.base),
+        }
     }
 
     /// The daemon running for the app in `dir`, else the default address.
@@ -68,7 +88,7 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> anyhow::Result<Response> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        let mut request = self.http.request(method, self.url(path));
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -90,7 +110,7 @@ impl Client {
     ) -> anyhow::Result<T> {
         let response = self
             .http
-            .post(format!("{}{path}", self.base))
+            .post(self.url(path))
             .body(body)
             .send()
             .await
@@ -123,7 +143,7 @@ impl Client {
             .finish();
         let response = self
             .http
-            .post(format!("{}{path}", self.base))
+            .post(self.url(path))
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",

@@ -16,6 +16,7 @@ mod restart;
 mod route;
 mod run;
 mod scale;
+mod stage;
 
 use crate::cli::{Cli, Command};
 use crate::client::Client;
@@ -26,12 +27,31 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => crate::daemon::up(args),
         Command::Check { dir } => check::run(dir.as_deref()),
         Command::Init { dir, force } => init::run(dir.as_deref(), force),
-        command => client_command(cli.target.api.as_deref(), command),
+        command => client_command(cli.target.api.as_deref(), cli.target.stage, command),
     }
 }
 
-fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
+fn client_command(
+    api: Option<&str>,
+    stage: Option<String>,
+    command: Command,
+) -> anyhow::Result<()> {
     // Validate arguments before anything touches the network.
+    if let Some(name) = &stage {
+        stage::check_name(name)?;
+        if !stage_applies(&command) {
+            return Err(crate::exit::Exit::invalid(
+                "--stage applies to ps, logs, scale, restart, events, releases, rollback, config \
+                 and run; `pier stage` manages the stages themselves",
+            ));
+        }
+    }
+    if let Command::Stage {
+        name: Some(name), ..
+    } = &command
+    {
+        stage::check_name(name)?;
+    }
     if let Command::Scale { changes, .. } = &command {
         scale::parse_changes(changes)?;
     }
@@ -46,7 +66,8 @@ fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
         // `pier deploy DIR` talks to the daemon of DIR.
         Command::Deploy { dir: Some(dir), .. } if api.is_none() => Client::for_dir(dir)?,
         _ => Client::new(api)?,
-    };
+    }
+    .with_stage(stage);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -85,6 +106,9 @@ fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Command::Stage { command, name, dir } => {
+                stage::run(&client, command, name, dir.as_deref()).await
+            }
             Command::Maintenance { switch } => maintenance::run(&client, switch).await,
             Command::Route { command } => route::run(&client, command).await,
             Command::Jobs { command, json } => jobs::run(&client, command, json).await,
@@ -111,4 +135,20 @@ fn client_command(api: Option<&str>, command: Command) -> anyhow::Result<()> {
             Command::Up(_) | Command::Check { .. } | Command::Init { .. } => Ok(()),
         }
     })
+}
+
+/// The commands `--stage NAME` can act on: those a stage has its own data for.
+fn stage_applies(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Ps { .. }
+            | Command::Logs { .. }
+            | Command::Scale { .. }
+            | Command::Restart { .. }
+            | Command::Events { .. }
+            | Command::Releases { .. }
+            | Command::Rollback { .. }
+            | Command::Config { .. }
+            | Command::Run { .. }
+    )
 }

@@ -177,7 +177,11 @@ pub fn parse_pairs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>>
 }
 
 /// Posts `request` and prints the progress stream until its end.
-async fn follow<B: Serialize>(client: &Client, path: &str, request: &B) -> anyhow::Result<()> {
+pub(crate) async fn follow<B: Serialize>(
+    client: &Client,
+    path: &str,
+    request: &B,
+) -> anyhow::Result<()> {
     let response = client.send(Method::POST, path, Some(request)).await?;
     let mut body = response.bytes_stream();
     let mut pending = Vec::new();
@@ -213,7 +217,7 @@ async fn follow<B: Serialize>(client: &Client, path: &str, request: &B) -> anyho
 }
 
 /// `2026-11-22 07:41:20` in the local time zone.
-fn local_time(ms: i64) -> String {
+pub(crate) fn local_time(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| {
             t.to_zoned(jiff::tz::TimeZone::system())

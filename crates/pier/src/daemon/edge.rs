@@ -1,9 +1,10 @@
 //! The daemon's side of the router: binds the public listener and one stable loopback
 //! listener per internal service (its port is kept in the state store so `<NAME>_URL` stays
 //! the same across restarts), turns the manifest's routes into routing rules, and feeds the
-//! router a new table whenever the supervisor's replicas, the maintenance flag or the canary
-//! change. A canary's replicas go to a pool of their own (`web@v3`) and, while its split is
-//! on, get their share of the service's clients.
+//! router a new table whenever the supervisor's replicas, the maintenance flag, the canary or
+//! the staging environments change. A canary's replicas go to a pool of their own (`web@v3`)
+//! and, while its split is on, get their share of the service's clients; a stage's too
+//! (`web@review`, see `daemon/stage/routing.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -139,7 +140,7 @@ pub async fn bind(
 }
 
 /// Binds the port this service had last time if it is free, else a new one, and records it.
-async fn bind_internal(state: &State, service: &str) -> anyhow::Result<TcpListener> {
+pub async fn bind_internal(state: &State, service: &str) -> anyhow::Result<TcpListener> {
     let key = format!("router.port.{service}");
     let stored = {
         let (state, key) = (state.clone(), key.clone());
@@ -256,7 +257,8 @@ fn route_name(host: &HostMatch, path: &str) -> String {
     }
 }
 
-/// Keeps the routing table in step with the supervisor and the maintenance flag.
+/// Keeps the routing table in step with the supervisor, the maintenance flag and the
+/// staging environments (`stages`: their rules, first, and their services' replicas).
 pub fn follow(
     router: Router,
     mut rules: watch::Receiver<Vec<RouteRule>>,
@@ -264,6 +266,7 @@ pub fn follow(
     mut replicas: watch::Receiver<Vec<ReplicaStatus>>,
     mut maintenance: watch::Receiver<bool>,
     mut canary: watch::Receiver<Option<CanaryRoute>>,
+    mut stages: watch::Receiver<TableSpec>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -276,12 +279,18 @@ pub fn follow(
             if let Some(canary) = canary.borrow_and_update().as_ref() {
                 set_canary(&mut spec, canary);
             }
+            {
+                let stages = stages.borrow_and_update();
+                spec.routes.splice(0..0, stages.routes.iter().cloned());
+                spec.services.extend(stages.services.clone());
+            }
             router.update(&spec);
             tokio::select! {
                 changed = replicas.changed() => if changed.is_err() { return },
                 changed = maintenance.changed() => if changed.is_err() { return },
                 changed = rules.changed() => if changed.is_err() { return },
                 changed = canary.changed() => if changed.is_err() { return },
+                changed = stages.changed() => if changed.is_err() { return },
             }
         }
     })
@@ -300,24 +309,11 @@ fn table_spec(
         .map(|s| (s.name.clone(), Vec::new()))
         .collect();
     for replica in replicas {
-        let Some(views) = services.get_mut(&replica.service) else {
-            continue;
-        };
-        let phase = match replica.state {
-            ReplicaState::Running if replica.ready => ReplicaPhase::Ready,
-            ReplicaState::Starting | ReplicaState::Running => ReplicaPhase::Booting,
-            ReplicaState::CrashLoopBackOff => ReplicaPhase::Down,
-            // Being stopped on purpose (restart, scale down): requests wait for a replica
-            // rather than fail while its successor starts.
-            ReplicaState::Stopping => ReplicaPhase::Booting,
-            ReplicaState::Stopped => continue,
-        };
-        views.push(ReplicaView {
-            name: replica.name.clone(),
-            addr: replica.port.map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
-            phase,
-            release: format!("v{}", replica.release),
-        });
+        if let (Some(views), Some(view)) =
+            (services.get_mut(&replica.service), replica_view(replica))
+        {
+            views.push(view);
+        }
     }
     TableSpec {
         routes: rules.to_vec(),
@@ -352,4 +348,23 @@ fn set_canary(spec: &mut TableSpec, canary: &CanaryRoute) {
             );
         }
     }
+}
+
+/// How the router sees a replica; `None` once it has stopped.
+pub fn replica_view(replica: &ReplicaStatus) -> Option<ReplicaView> {
+    let phase = match replica.state {
+        ReplicaState::Running if replica.ready => ReplicaPhase::Ready,
+        ReplicaState::Starting | ReplicaState::Running => ReplicaPhase::Booting,
+        ReplicaState::CrashLoopBackOff => ReplicaPhase::Down,
+        // Being stopped on purpose (restart, scale down): requests wait for a replica
+        // rather than fail while its successor starts.
+        ReplicaState::Stopping => ReplicaPhase::Booting,
+        ReplicaState::Stopped => return None,
+    };
+    Some(ReplicaView {
+        name: replica.name.clone(),
+        addr: replica.port.map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
+        phase,
+        release: format!("v{}", replica.release),
+    })
 }

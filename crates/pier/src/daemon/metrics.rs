@@ -1,7 +1,8 @@
 //! The daemon's metrics pipeline: opens the time-series store under `.pier/tsdb` (replaying
 //! its write-ahead log), scrapes every running replica of a service that declares `metrics`,
 //! pier's own `/metrics` and the manifest's `[[metrics.targets]]`, and follows the supervisor
-//! so that a scaled, restarted or replaced replica is picked up or dropped at once.
+//! so that a scaled, restarted or replaced replica is picked up or dropped at once. The
+//! staging environments' replicas come in as targets of their own (labelled `env="NAME"`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -95,20 +96,25 @@ impl MetricsPipeline {
         }));
     }
 
-    /// Starts scraping, and keeps the targets in step with the supervisor's replicas.
+    /// Starts scraping, and keeps the targets in step with the supervisor's replicas and the
+    /// staging environments' (`stages`).
     pub fn follow(
         &mut self,
         manifest: Arc<Manifest>,
         pier_metrics_url: String,
         mut replicas: watch::Receiver<Vec<ReplicaStatus>>,
+        mut stages: watch::Receiver<Vec<Target>>,
     ) {
         let scrapes = self.scrapes.clone();
         self.follower = Some(tokio::spawn(async move {
             loop {
                 let current = replicas.borrow_and_update().clone();
-                scrapes.set_targets(targets(&manifest, &pier_metrics_url, &current));
-                if replicas.changed().await.is_err() {
-                    return;
+                let mut all = targets(&manifest, &pier_metrics_url, &current);
+                all.extend(stages.borrow_and_update().iter().cloned());
+                scrapes.set_targets(all);
+                tokio::select! {
+                    changed = replicas.changed() => if changed.is_err() { return },
+                    changed = stages.changed() => if changed.is_err() { return },
                 }
             }
         }));
@@ -134,6 +140,34 @@ pub fn targets(
     replicas: &[ReplicaStatus],
 ) -> Vec<Target> {
     let settings = &manifest.metrics;
+    let mut targets = replica_targets(manifest, replicas);
+    targets.push(Target {
+        job: "pier".into(),
+        url: pier_metrics_url.to_string(),
+        labels: vec![("app".into(), manifest.app.clone())],
+        interval: settings.interval,
+        timeout: settings.timeout,
+    });
+    for target in &settings.targets {
+        targets.push(Target {
+            job: target.job.clone(),
+            url: target.url.clone(),
+            labels: target
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            interval: target.interval,
+            timeout: target.timeout,
+        });
+    }
+    targets
+}
+
+/// The running replicas of services with a metrics path, labelled with the app, replica and
+/// release.
+pub fn replica_targets(manifest: &Manifest, replicas: &[ReplicaStatus]) -> Vec<Target> {
+    let settings = &manifest.metrics;
     let mut targets = Vec::new();
     for replica in replicas {
         let Some(service) = manifest.services.get(&replica.service) else {
@@ -154,26 +188,6 @@ pub fn targets(
             ],
             interval: settings.interval,
             timeout: settings.timeout,
-        });
-    }
-    targets.push(Target {
-        job: "pier".into(),
-        url: pier_metrics_url.to_string(),
-        labels: vec![("app".into(), manifest.app.clone())],
-        interval: settings.interval,
-        timeout: settings.timeout,
-    });
-    for target in &settings.targets {
-        targets.push(Target {
-            job: target.job.clone(),
-            url: target.url.clone(),
-            labels: target
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            interval: target.interval,
-            timeout: target.timeout,
         });
     }
     targets

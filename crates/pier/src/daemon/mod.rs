@@ -15,6 +15,7 @@ mod recorder;
 mod release;
 mod route_admin;
 mod scheduler;
+mod stage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -153,6 +154,34 @@ async fn run(
         &stopping.subscribe(),
     )
     .await?;
+    // The stages run again before clients can reach the daemon.
+    let (stage_table, stage_routes) = watch::channel(pier_router::TableSpec::default());
+    let (stage_scrapes, stage_targets) = watch::channel(Vec::new());
+    let stages = stage::StageManager::new(stage::Shared {
+        app: manifest.app.clone(),
+        state_dir: state_dir.clone(),
+        shim: shim.clone(),
+        port_range: manifest.supervisor.port_range,
+        main_state: state.clone(),
+        services: manifest.services.keys().cloned().collect(),
+        router: edge.router.clone(),
+        logs: logs.clone(),
+        public_port: edge.public_addr.port(),
+        ticks: watch::channel(0).0,
+        table: stage_table,
+        targets: stage_scrapes,
+    });
+    let stage_routing = stages.follow_routing();
+    let restored = stages.restore().await;
+    if !restored.is_empty() {
+        console::step(
+            style,
+            &format!(
+                "staging environments running again: {}",
+                restored.join(", ")
+            ),
+        );
+    }
     let maintenance_on = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || state.setting(edge::MAINTENANCE_KEY)).await??
@@ -219,6 +248,7 @@ async fn run(
         manifest.clone(),
         format!("http://{api_addr}/metrics"),
         supervisor.watch_status(),
+        stage_targets,
     );
     // No canary at start: one the previous daemon ran was aborted by `recover_deploys`.
     let (canary, _) = watch::channel(None);
@@ -229,6 +259,7 @@ async fn run(
         supervisor.watch_status(),
         maintenance.subscribe(),
         canary.subscribe(),
+        stage_routes,
     );
     console::step(
         style,
@@ -280,7 +311,9 @@ async fn run(
         registry: Arc::new(registry),
         // Prometheus's defaults: a 2-minute timeout, at most 50,000,000 samples in memory.
         promql: pier_promql::Engine::new(pier_promql::EngineOptions::default()),
+        stages: Some(stages.clone()),
     });
+    stages.set_main_context(ctx.clone());
     let mut stop_signal = stopping.subscribe();
     let api = tokio::spawn(pier_api::serve(listener, ctx, async move {
         let _ = stop_signal.wait_for(|s| *s).await;
@@ -294,6 +327,8 @@ async fn run(
     logs.push("pier", LogStream::System, "shutting down");
     jobs.stop().await;
     metrics_pipeline.stop().await;
+    stages.shutdown().await;
+    stage_routing.abort();
     supervisor.shutdown().await;
     let _ = api.await;
     follower.abort();

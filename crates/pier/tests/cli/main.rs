@@ -15,4 +15,5 @@ mod query;
 mod releases;
 mod router;
 mod split;
+mod stages;
 mod tidy;

@@ -27,7 +27,7 @@ use tokio::sync::{OwnedMutexGuard, mpsc, watch};
 
 use crate::daemon::edge::CanaryRoute;
 
-pub use artifacts::{Paths, manifest_of, release_env};
+pub use artifacts::{Paths, manifest_of, release_env, run_release};
 
 /// What the release routes work with.
 pub struct Inner {
@@ -39,9 +39,16 @@ pub struct Inner {
     pub shim: PathBuf,
     /// `<service> → http://127.0.0.1:PORT` of internal services.
     pub internal_urls: BTreeMap<String, String>,
+    /// The config of a first deploy, when no release is current yet (a new stage's, copied
+    /// from the main environment).
+    initial_config: BTreeMap<String, String>,
     lock: Arc<tokio::sync::Mutex<()>>,
     busy: Mutex<Option<String>>,
     runs: std::sync::atomic::AtomicU32,
+    /// One-off processes running now; set to `true` in `ending` to kill them (a stage being
+    /// destroyed).
+    one_offs: tokio::sync::watch::Sender<usize>,
+    ending: tokio::sync::watch::Sender<bool>,
     /// The canary running beside the current release.
     canary: Mutex<Option<canary::Active>>,
     /// What the router follows of the canary.
@@ -72,13 +79,57 @@ impl Deployer {
                 app_dir: app_dir.to_path_buf(),
                 shim,
                 internal_urls,
+                initial_config: BTreeMap::new(),
                 lock: Arc::new(tokio::sync::Mutex::new(())),
                 busy: Mutex::new(None),
                 runs: std::sync::atomic::AtomicU32::new(1),
+                one_offs: tokio::sync::watch::Sender::new(0),
+                ending: tokio::sync::watch::Sender::new(false),
                 canary: Mutex::new(None),
                 canary_route,
             }),
         }
+    }
+
+    /// Holds the deployer as a deploy does, so that none starts until the guard is dropped;
+    /// a conflict if one runs. `what` is what a refused deploy is told is in progress.
+    pub fn hold(&self, what: &str) -> Result<impl Send + use<>, ApiError> {
+        self.inner.begin(what)
+    }
+
+    /// Kills the one-off processes (`pier run`) running now and waits until they have exited
+    /// (at most `timeout`); later ones are refused. For a stage being destroyed.
+    pub async fn end_one_offs(&self, timeout: std::time::Duration) {
+        self.inner.ending.send_replace(true);
+        let mut running = self.inner.one_offs.subscribe();
+        let _ = tokio::time::timeout(timeout, running.wait_for(|n| *n == 0)).await;
+    }
+
+    /// The deployer of a staging environment: it snapshots `working_tree`, keeps its releases
+    /// under `stage_dir` (`releases/`, `cache/`), and gives its first release `initial_config`.
+    pub fn for_stage(
+        (state, supervisor, logs): (State, SupervisorHandle, LogBus),
+        (shim, internal_urls): (PathBuf, BTreeMap<String, String>),
+        working_tree: &Path,
+        stage_dir: &Path,
+        initial_config: BTreeMap<String, String>,
+    ) -> Self {
+        // A stage has no canaries: nothing follows its canary route.
+        let (canary_route, _) = watch::channel(None);
+        let mut deployer = Deployer::new(
+            state,
+            supervisor,
+            logs,
+            working_tree,
+            shim,
+            internal_urls,
+            canary_route,
+        );
+        if let Some(inner) = Arc::get_mut(&mut deployer.inner) {
+            inner.paths = Paths::new(stage_dir);
+            inner.initial_config = initial_config;
+        }
+        deployer
     }
 }
 
@@ -173,7 +224,14 @@ impl Inner {
                     .map(|t| format!("# Procfile\n{t}"))
             })
             .unwrap_or_default();
-        let current = self.current().await.inspect_err(|_| cleanup())?;
+        let config = match self.blocking(|s| s.current_release()).await {
+            Ok(Some(current)) => current.config,
+            Ok(None) => self.initial_config.clone(),
+            Err(e) => {
+                cleanup();
+                return Err(e);
+            }
+        };
         let short = snap
             .commit
             .as_deref()
@@ -193,7 +251,7 @@ impl Inner {
             source: snap.source,
             commit: snap.commit.clone(),
             artifact: NewArtifact::Own,
-            config: current.config,
+            config,
         };
         let placed = self
             .place_and_launch(busy, new, manifest, &incoming, kind)

@@ -66,6 +66,9 @@ pub async fn start(
         dir: release.dir.clone(),
         env: replica_env(&id, &release.env, &service.env, &urls),
     };
+    if *inner.ending.borrow() {
+        return Err(ApiError::conflict("this environment is being destroyed"));
+    }
     let private = LogBus::in_memory(1000);
     let lines = private.subscribe();
     let process = Process::spawn(&spec, &private, &name)
@@ -82,6 +85,7 @@ pub async fn start(
         LogStream::System,
         format!("running `{}` (v{})", spec.command, release.version),
     );
+    inner.one_offs.send_modify(|n| *n += 1);
     tokio::spawn(supervise(inner, name, process, private, lines, tx));
     Ok(rx)
 }
@@ -126,20 +130,31 @@ async fn supervise(
             }
         })
     };
-    let status = tokio::select! {
-        status = process.wait() => status.ok(),
+    let mut ending = inner.ending.subscribe();
+    // The guard `wait_for` yields is not `Send`: drop it inside its own future.
+    let ended = async move {
+        let _ = ending.wait_for(|e| *e).await;
+    };
+    let (status, killed) = tokio::select! {
+        status = process.wait() => (status.ok(), "killed: the client went away"),
         _ = tx.closed() => {
             process.kill().await;
             let _ = process.wait().await;
-            None
+            (None, "killed: the client went away")
+        }
+        _ = ended => {
+            process.kill().await;
+            let _ = process.wait().await;
+            (None, "killed: its environment was destroyed")
         }
     };
     drop(process);
+    inner.one_offs.send_modify(|n| *n = n.saturating_sub(1));
     drop(private);
     let _ = forward.await;
     let (code, message) = match status {
         Some(status) => (exit_code(&status), describe_exit(&status)),
-        None => (137, "killed: the client went away".to_string()),
+        None => (137, killed.to_string()),
     };
     inner.logs.push(
         &name,
