@@ -160,6 +160,26 @@ pub async fn bind_internal(state: &State, service: &str) -> anyhow::Result<TcpLi
     Ok(listener)
 }
 
+/// The public services with a port: the ones the default routes reach.
+pub fn public_services(manifest: &Manifest) -> Vec<&str> {
+    manifest
+        .services
+        .values()
+        .filter(|s| s.public && s.port)
+        .map(|s| s.name.as_str())
+        .collect()
+}
+
+/// The main one of `public`, which the app's own host (and any other) routes to: `web`, else
+/// the first.
+pub fn main_service<'a>(public: &[&'a str]) -> Option<&'a str> {
+    public
+        .iter()
+        .find(|s| **s == "web")
+        .or(public.first())
+        .copied()
+}
+
 /// The routing rules of the manifest, or the defaults: each public service at
 /// `<service>.<app>.localhost`, and the main one (`web`, else the first public service) at
 /// `<app>.localhost` and for any other host. Names are unique: the host (`*` for any) and the
@@ -173,18 +193,8 @@ pub fn routes(manifest: &Manifest) -> anyhow::Result<Vec<RouteRule>> {
             .map(|(i, route)| manifest_route(i, route))
             .collect();
     }
-    let public: Vec<&str> = manifest
-        .services
-        .values()
-        .filter(|s| s.public && s.port)
-        .map(|s| s.name.as_str())
-        .collect();
-    let Some(main) = public
-        .iter()
-        .find(|s| **s == "web")
-        .or(public.first())
-        .copied()
-    else {
+    let public = public_services(manifest);
+    let Some(main) = main_service(&public) else {
         return Ok(Vec::new());
     };
     let app = &manifest.app;

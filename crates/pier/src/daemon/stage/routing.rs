@@ -48,18 +48,8 @@ pub fn add_stage(
         }
     }
     spec.services.extend(services);
-    let public: Vec<&str> = manifest
-        .services
-        .values()
-        .filter(|s| s.public && s.port)
-        .map(|s| s.name.as_str())
-        .collect();
-    let Some(main) = public
-        .iter()
-        .find(|s| **s == "web")
-        .or(public.first())
-        .copied()
-    else {
+    let public = edge::public_services(manifest);
+    let Some(main) = edge::main_service(&public) else {
         return;
     };
     let base = host(stage, app);
