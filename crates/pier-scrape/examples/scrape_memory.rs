@@ -1,6 +1,6 @@
 //! Memory per active series with series scraped live, measured the way `scripts/bench-tsdb`
 //! measures the daemon, but in one process with an allocation-counting allocator (the system allocator; the daemon
-//! uses mimalloc, so RSS differs there): a store
+//! uses jemalloc, so RSS differs there): a store
 //! (fsync on, blocks of `--block-ms`), a [`ScrapeManager`] scraping `--url` every
 //! `--interval-ms` into it through a sink like the daemon's, and maintenance every half block.
 //! Prints live heap bytes and RSS: the idle baseline (before the first scrape), then the mean
