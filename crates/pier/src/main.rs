@@ -16,9 +16,9 @@ use clap::Parser;
 
 /// jemalloc: the router allocates small, short-lived buffers per request, which glibc's
 /// allocator serves markedly slower (scripts/bench-router); and the metrics store's scrapes
-/// allocate and free a batch per target per interval across threads, which mimalloc kept as
-/// resident memory (about twice the RSS per active series of jemalloc's, scripts/bench-tsdb).
-/// Its background thread returns freed pages to the kernel.
+/// allocate a batch on one thread and free it on another, which mimalloc (used before) kept as
+/// resident memory: about twice jemalloc's RSS per active series (scripts/bench-tsdb), for a
+/// router at most a few percent faster. The background thread returns freed pages to the kernel.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
