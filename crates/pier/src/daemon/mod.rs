@@ -81,6 +81,10 @@ async fn run(
     spawn_signal_watch(stopping.clone());
     recover_deploys(&state).await?;
     let paths = deploy::Paths::new(&state_dir);
+    // Snapshots a previous daemon was taking when it stopped; no deploy runs yet.
+    for leftover in paths.discard_unplaced() {
+        tracing::info!(path = %leftover.display(), "deleted a snapshot left by an interrupted deploy");
+    }
     let (manifest, run_dir, release) = match release::deployed(&state, args.source).await? {
         Some(release) => {
             let mut deployed = deploy::manifest_of(&paths, &release).map_err(|e| {

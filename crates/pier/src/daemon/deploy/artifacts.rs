@@ -22,6 +22,9 @@ pub struct Paths {
     state_dir: PathBuf,
 }
 
+/// How the folder of a snapshot not yet placed as a release's is named (then a unique number).
+const INCOMING: &str = "incoming-";
+
 impl Paths {
     pub fn new(state_dir: &Path) -> Self {
         Paths {
@@ -54,7 +57,7 @@ impl Paths {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         self.releases()
-            .join(format!("incoming-{unique}"))
+            .join(format!("{INCOMING}{unique}"))
             .join("src")
     }
 
@@ -73,6 +76,23 @@ impl Paths {
         if let Some(folder) = incoming.parent() {
             let _ = std::fs::remove_dir_all(folder);
         }
+    }
+
+    /// Deletes the release folders of snapshots that were never placed (a daemon that stopped
+    /// while taking one); returns them. Only when no deploy of this environment can run.
+    pub fn discard_unplaced(&self) -> Vec<PathBuf> {
+        let mut gone = Vec::new();
+        for entry in std::fs::read_dir(self.releases())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let unplaced = entry.file_name().to_string_lossy().starts_with(INCOMING);
+            if unplaced && std::fs::remove_dir_all(entry.path()).is_ok() {
+                gone.push(entry.path());
+            }
+        }
+        gone
     }
 
     /// The folder a release's processes run in.
@@ -176,4 +196,26 @@ pub fn collect(paths: &Paths, state: &State, keep: usize) -> anyhow::Result<Vec<
     }
     collected.sort_unstable();
     Ok(collected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unplaced_snapshots_are_discarded_and_releases_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = Paths::new(dir.path());
+        let incoming = paths.incoming();
+        std::fs::create_dir_all(&incoming).expect("incoming");
+        std::fs::write(incoming.join("pier.toml"), "app = \"x\"\n").expect("file");
+        let placed = paths.incoming();
+        std::fs::create_dir_all(&placed).expect("incoming");
+        let v1 = paths.place(&placed, 1).expect("placed");
+        let gone = paths.discard_unplaced();
+        assert_eq!(gone, vec![incoming.parent().expect("folder").to_path_buf()]);
+        assert!(!incoming.exists());
+        assert!(v1.is_dir(), "release v1's snapshot stays");
+        assert!(paths.discard_unplaced().is_empty());
+    }
 }
