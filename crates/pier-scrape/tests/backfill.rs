@@ -22,17 +22,23 @@ fn history(series: usize, minutes: i64) -> String {
     text
 }
 
-#[test]
-fn maintenance_during_an_import_refuses_nothing() {
+/// A store in a temporary folder, with ten-minute blocks.
+fn store() -> (tempfile::TempDir, Tsdb) {
     let dir = tempfile::tempdir().expect("temp dir");
     let options = TsdbOptions {
-        // Ten-minute blocks: the history spans 30 of them, so every maintenance run that got
-        // in between two batches of the import would cut.
         block_range_ms: 10 * MINUTE_MS,
         sync: false,
         ..TsdbOptions::default()
     };
     let tsdb = Tsdb::open(dir.path(), options).expect("open");
+    (dir, tsdb)
+}
+
+#[test]
+fn maintenance_during_an_import_refuses_nothing() {
+    // Ten-minute blocks: the history spans 30 of them, so every maintenance run that got in
+    // between two batches of the import would cut.
+    let (_dir, tsdb) = store();
     let (series, minutes) = (200, 300);
     let text = history(series, minutes);
     let done = AtomicBool::new(false);
@@ -61,13 +67,7 @@ fn maintenance_during_an_import_refuses_nothing() {
 
 #[test]
 fn history_older_than_the_blocks_is_counted_as_too_old() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let options = TsdbOptions {
-        block_range_ms: 10 * MINUTE_MS,
-        sync: false,
-        ..TsdbOptions::default()
-    };
-    let tsdb = Tsdb::open(dir.path(), options).expect("open");
+    let (_dir, tsdb) = store();
     // Recent data, cut into blocks: everything before the head's start is on disk.
     let recent: String = (0..60)
         .map(|m| format!("load{{instance=\"new\"}} {m} {}\n", 3600 + m * 60))

@@ -6,12 +6,12 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::events::{EventKind, SupervisorEvent};
-use crate::logs::{LogFilter, LogStream};
+use crate::events::EventKind;
+use crate::logs::LogFilter;
 use crate::rollout::{ProgressSink, RolloutFailure};
 use crate::status::ReplicaState;
 use crate::supervisor::{ReplicaRef, RunRelease, SupervisorHandle};
@@ -41,7 +41,7 @@ impl SupervisorHandle {
                 .map_or(Duration::from_secs(600), |s| s.rollout.progress_deadline);
             match self.start_replica(service, release.clone()).await {
                 Ok(replica) => {
-                    self.canary_note(
+                    self.note(
                         progress,
                         EventKind::CanaryStarted,
                         service,
@@ -69,7 +69,7 @@ impl SupervisorHandle {
         match result {
             Ok(()) => {
                 for replica in &replicas {
-                    self.canary_note(
+                    self.note(
                         progress,
                         EventKind::CanaryReady,
                         replica.name.split('.').next().unwrap_or(&replica.name),
@@ -79,7 +79,7 @@ impl SupervisorHandle {
                 Ok(replicas)
             }
             Err(failure) => {
-                self.canary_note(
+                self.note(
                     progress,
                     EventKind::CanaryFailed,
                     &failure.service,
@@ -99,7 +99,7 @@ impl SupervisorHandle {
                 return;
             }
             let service = replica.name.split('.').next().unwrap_or(&replica.name);
-            self.canary_note(
+            self.note(
                 progress,
                 EventKind::CanaryStopping,
                 service,
@@ -182,24 +182,5 @@ impl SupervisorHandle {
                 _ = tokio::time::sleep(TICK) => {}
             }
         }
-    }
-
-    fn canary_note(
-        &self,
-        progress: Option<&ProgressSink>,
-        kind: EventKind,
-        service: &str,
-        text: String,
-    ) {
-        if let Some(sink) = progress {
-            let _ = sink.send(text.clone());
-        }
-        self.logs().push("pier", LogStream::System, text.clone());
-        let _ = self.events.send(SupervisorEvent {
-            at: SystemTime::now(),
-            kind,
-            subject: service.to_string(),
-            message: text,
-        });
     }
 }

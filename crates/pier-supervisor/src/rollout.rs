@@ -240,8 +240,14 @@ impl SupervisorHandle {
         counts
     }
 
-    /// An event (and a log line, and a progress message) about a service's rollout.
-    fn note(&self, progress: Option<&ProgressSink>, kind: EventKind, service: &str, text: String) {
+    /// An event (and a log line, and a progress message) about a service's rollout or canary.
+    pub(crate) fn note(
+        &self,
+        progress: Option<&ProgressSink>,
+        kind: EventKind,
+        service: &str,
+        text: String,
+    ) {
         if let Some(sink) = progress {
             let _ = sink.send(text.clone());
         }

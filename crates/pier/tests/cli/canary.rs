@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::harness::{Daemon, alive, http_via, http_via_with, text};
 use crate::releases::{
-    Load, commit, events, git_app, last_event_id, min_ready_after, releases, status_of, under_load,
+    Load, assert_no_failures, commit, events, git_app, last_event_id, min_ready_after, releases,
+    status_of, under_load,
 };
 
 /// The body a client with split key `key` gets (`one -`, `two -`).
@@ -55,18 +56,6 @@ fn web_releases(daemon: &Daemon) -> Vec<u64> {
 fn canary_of(daemon: &Daemon) -> Value {
     let value: Value = serde_json::from_str(&daemon.ok(&["releases", "--json"])).unwrap();
     value["canary"].clone()
-}
-
-fn assert_no_failures(bodies: &[String]) {
-    let failed: Vec<&String> = bodies.iter().filter(|b| b.starts_with("FAILED")).collect();
-    eprintln!("{} requests, {} failed", bodies.len(), failed.len());
-    assert!(
-        failed.is_empty(),
-        "{} failed requests: {:?}",
-        failed.len(),
-        &failed[..failed.len().min(5)]
-    );
-    assert!(bodies.len() > 500, "too little load: {}", bodies.len());
 }
 
 /// Waits until the load has sent `more` requests beyond what it had sent.

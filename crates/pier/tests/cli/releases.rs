@@ -70,7 +70,7 @@ pub(crate) fn git_app(version: &str, extra: &str) -> App {
     app
 }
 
-fn git(app: &App, args: &[&str]) {
+pub(crate) fn git(app: &App, args: &[&str]) {
     let out = Command::new("git")
         .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
         .args(args)
@@ -240,15 +240,7 @@ fn deploy_config_and_rollback_under_load_fail_no_request() {
     assert_eq!(body(&daemon), "one -");
     let bodies = load.finish();
 
-    let failed: Vec<&String> = bodies.iter().filter(|b| b.starts_with("FAILED")).collect();
-    eprintln!("{} requests, {} failed", bodies.len(), failed.len());
-    assert!(
-        failed.is_empty(),
-        "{} failed requests: {:?}",
-        failed.len(),
-        &failed[..failed.len().min(5)]
-    );
-    assert!(bodies.len() > 500, "too little load: {}", bodies.len());
+    assert_no_failures(&bodies);
     // max_surge 25 % of 2 rounds up to 1, max_unavailable 25 % rounds down to 0: never < 2.
     let events = events(&daemon);
     assert_eq!(
@@ -442,4 +434,17 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert!(status.success());
     assert_eq!(status_of(&daemon, 2), "current");
     assert_eq!(releases(&daemon)[0]["source"], "working tree");
+}
+
+/// Every request of a load run succeeded, and there were enough of them to mean something.
+pub(crate) fn assert_no_failures(bodies: &[String]) {
+    let failed: Vec<&String> = bodies.iter().filter(|b| b.starts_with("FAILED")).collect();
+    eprintln!("{} requests, {} failed", bodies.len(), failed.len());
+    assert!(
+        failed.is_empty(),
+        "{} failed requests: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(bodies.len() > 500, "too little load: {}", bodies.len());
 }

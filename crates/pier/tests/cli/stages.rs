@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{App, Daemon, PIER, alive, http_via, text, wait_for};
+use crate::releases::git;
 
 const SERVER: &str = r#"
 import http.server, os
@@ -76,16 +77,6 @@ termination_grace = "5s"
     git(&app, &["add", "-A"]);
     git(&app, &["commit", "-q", "-m", "first"]);
     app
-}
-
-fn git(app: &App, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(args)
-        .current_dir(app.path())
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
 }
 
 /// The body `host` answers through the router, once it answers 200.
