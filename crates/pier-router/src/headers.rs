@@ -35,6 +35,15 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// Removes hop-by-hop headers, including those the `Connection` header names. With `upgrade`,
 /// `Connection: upgrade` and `Upgrade` stay, since they are what the backend must see.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none of them: one pass over the names (comparisons, no hashing)
+    // spares them a lookup per hop-by-hop name.
+    if !upgrade
+        && !headers
+            .keys()
+            .any(|name| name == header::UPGRADE || HOP_BY_HOP.contains(name))
+    {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -63,7 +72,7 @@ pub fn valid_request_id(id: &str) -> bool {
 
 /// The request id to use: the client's when valid, else a new UUID.
 pub fn request_id(headers: &HeaderMap) -> HeaderValue {
-    if let Some(id) = headers.get("x-request-id")
+    if let Some(id) = headers.get(X_REQUEST_ID)
         && id.to_str().is_ok_and(valid_request_id)
     {
         return id.clone();
@@ -112,7 +121,7 @@ pub fn add_forwarding(
     request_id: &HeaderValue,
     at: SystemTime,
 ) -> HeaderValue {
-    let fwd = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let fwd = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prior) if !prior.trim().is_empty() => {
             HeaderValue::from_str(&format!("{prior}, {}", client.ip))
                 .unwrap_or_else(|_| client.ip_value.clone())
@@ -177,6 +186,21 @@ mod tests {
         strip_hop_by_hop(&mut headers, false);
         let names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn messages_without_hop_by_hop_headers_are_left_alone() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("3"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        let before = headers.clone();
+        strip_hop_by_hop(&mut headers, false);
+        assert_eq!(headers, before);
+        // Any one of them is enough to strip them all, `Upgrade` outside an upgrade too.
+        headers.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        strip_hop_by_hop(&mut headers, false);
+        assert_eq!(headers, before);
     }
 
     #[test]

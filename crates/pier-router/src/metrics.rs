@@ -165,7 +165,10 @@ impl RouterMetrics {
 const MAX_CACHED_HANDLES: usize = 4096;
 
 thread_local! {
-    static HANDLES: RefCell<HashMap<HandleKey, Handles>> = RefCell::new(HashMap::new());
+    // foldhash: the key is a few words hashed on every request; SipHash's DoS resistance buys
+    // nothing for keys made of the router's own pointers.
+    static HANDLES: RefCell<HashMap<HandleKey, Handles, foldhash::fast::FixedState>> =
+        RefCell::new(HashMap::with_hasher(foldhash::fast::FixedState::default()));
 }
 
 /// What identifies a kind of request: names by address (the table's shared strings, kept
