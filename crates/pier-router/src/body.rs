@@ -14,11 +14,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use pin_project_lite::pin_project;
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
+use crate::client::UpstreamBody;
 use crate::errors::ErrorKind;
 use crate::pool::{Endpoint, InFlight};
 use crate::trace::Trace;
@@ -66,6 +66,8 @@ pub enum BodyError {
     TooLarge(u64),
     #[error(transparent)]
     Hyper(#[from] hyper::Error),
+    #[error("{0}")]
+    Backend(String),
 }
 
 pin_project! {
@@ -191,21 +193,14 @@ impl Body for RequestBody {
     }
 }
 
-/// A backend connection lent to one response, returned to its replica's pool at the end.
-pub(crate) struct Lease {
-    pub endpoint: Arc<Endpoint>,
-    pub sender: SendRequest<RequestBody>,
-    /// False for upgraded connections, which never carry another request.
-    pub reusable: bool,
-}
-
 pin_project! {
     /// What the router sends to the client.
     pub struct ResponseBody {
         page: Option<Bytes>,
-        upstream: Option<Incoming>,
+        upstream: Option<UpstreamBody>,
         idle: IdleTimer,
-        lease: Option<Lease>,
+        // The replica whose idle pool gets the connection back when the body ends cleanly.
+        endpoint: Option<Arc<Endpoint>>,
         in_flight: Option<InFlight>,
         trace: Option<Arc<Trace>>,
     }
@@ -218,7 +213,7 @@ impl ResponseBody {
             page: Some(body),
             upstream: None,
             idle: IdleTimer::new(Duration::ZERO),
-            lease: None,
+            endpoint: None,
             in_flight: None,
             trace,
         }
@@ -230,7 +225,7 @@ impl ResponseBody {
             page: None,
             upstream: None,
             idle: IdleTimer::new(Duration::ZERO),
-            lease: None,
+            endpoint: None,
             in_flight: None,
             trace: None,
         }
@@ -238,9 +233,9 @@ impl ResponseBody {
 
     /// A backend's body, streamed with the idle window.
     pub(crate) fn upstream(
-        body: Incoming,
+        body: UpstreamBody,
         idle_for: Duration,
-        lease: Lease,
+        endpoint: Arc<Endpoint>,
         in_flight: InFlight,
         trace: Arc<Trace>,
     ) -> Self {
@@ -248,7 +243,7 @@ impl ResponseBody {
             page: None,
             upstream: Some(body),
             idle: IdleTimer::new(idle_for),
-            lease: Some(lease),
+            endpoint: Some(endpoint),
             in_flight: Some(in_flight),
             trace: Some(trace),
         };
@@ -261,7 +256,7 @@ impl ResponseBody {
         {
             end(
                 &mut response.upstream,
-                &mut response.lease,
+                &mut response.endpoint,
                 &mut response.in_flight,
                 &mut response.trace,
                 None,
@@ -292,33 +287,45 @@ impl Body for ResponseBody {
         let Some(upstream) = this.upstream.as_mut() else {
             return Poll::Ready(None);
         };
-        match Pin::new(upstream).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(data), Some(trace)) = (frame.data_ref(), this.trace.as_ref()) {
+        match upstream.poll_data(cx) {
+            Poll::Ready(Some(Ok(data))) => {
+                if let Some(trace) = this.trace.as_ref() {
                     let len = data.len() as u64;
                     trace.update(|d| d.bytes += len);
                 }
                 // hyper stops polling once a body says it has ended, so a body that ends with
                 // its last frame (a Content-Length body) is finished here, not at `None`.
                 if this.upstream.as_ref().is_some_and(|b| b.is_end_stream()) {
-                    end(this.upstream, this.lease, this.in_flight, this.trace, None);
+                    end(
+                        this.upstream,
+                        this.endpoint,
+                        this.in_flight,
+                        this.trace,
+                        None,
+                    );
                 } else {
                     this.idle.touch();
                 }
-                Poll::Ready(Some(Ok(frame)))
+                Poll::Ready(Some(Ok(Frame::data(data))))
             }
             Poll::Ready(Some(Err(error))) => {
                 end(
                     this.upstream,
-                    this.lease,
+                    this.endpoint,
                     this.in_flight,
                     this.trace,
                     Some(ErrorKind::BackendInterrupted),
                 );
-                Poll::Ready(Some(Err(error.into())))
+                Poll::Ready(Some(Err(BodyError::Backend(error))))
             }
             Poll::Ready(None) => {
-                end(this.upstream, this.lease, this.in_flight, this.trace, None);
+                end(
+                    this.upstream,
+                    this.endpoint,
+                    this.in_flight,
+                    this.trace,
+                    None,
+                );
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -326,7 +333,7 @@ impl Body for ResponseBody {
                 let idle_for = this.idle.window;
                 end(
                     this.upstream,
-                    this.lease,
+                    this.endpoint,
                     this.in_flight,
                     this.trace,
                     Some(ErrorKind::BackendIdle),
@@ -347,7 +354,9 @@ impl Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         match (&self.page, &self.upstream) {
             (Some(page), _) => SizeHint::with_exact(page.len() as u64),
-            (None, Some(body)) => body.size_hint(),
+            (None, Some(body)) => body
+                .remaining()
+                .map_or_else(SizeHint::default, SizeHint::with_exact),
             (None, None) => SizeHint::with_exact(0),
         }
     }
@@ -356,18 +365,17 @@ impl Body for ResponseBody {
 /// Finishes a proxied body: a clean end returns the connection to the pool and completes the
 /// trace; an error drops the connection and records the error.
 fn end(
-    upstream: &mut Option<Incoming>,
-    lease: &mut Option<Lease>,
+    upstream: &mut Option<UpstreamBody>,
+    endpoint: &mut Option<Arc<Endpoint>>,
     in_flight: &mut Option<InFlight>,
     trace: &mut Option<Arc<Trace>>,
     error: Option<ErrorKind>,
 ) {
-    *upstream = None;
-    let lease = lease.take();
-    if let (None, Some(lease)) = (error, lease)
-        && lease.reusable
+    let body = upstream.take();
+    if let (None, Some(endpoint), Some(body)) = (error, endpoint.take(), body)
+        && let Some(conn) = body.into_reusable()
     {
-        lease.endpoint.put_idle(lease.sender);
+        endpoint.put_idle(conn);
     }
     in_flight.take();
     if let Some(trace) = trace.take() {

@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hyper::client::conn::http1::SendRequest;
 use tokio::time::Instant;
 
 use crate::Shared;
-use crate::body::RequestBody;
+use crate::client::BackendConn;
 use crate::connect::connect;
 use crate::errors::ErrorKind;
 use crate::pool::{Endpoint, InFlight, NoPick, Pool};
@@ -24,7 +23,7 @@ pub(crate) struct Checkout {
     pub endpoint: Arc<Endpoint>,
     pub pool: Arc<Pool>,
     pub in_flight: InFlight,
-    pub sender: SendRequest<RequestBody>,
+    pub backend: BackendConn,
     pub connect: Duration,
     /// The connection was opened for this request (not taken from the idle pool).
     pub fresh: bool,
@@ -91,25 +90,25 @@ pub(crate) async fn checkout(
             }
         };
         let in_flight = endpoint.begin(&shared.freed);
-        if let Some(sender) = endpoint.take_idle() {
+        if let Some(backend) = endpoint.take_idle() {
             return Ok(Checkout {
                 endpoint,
                 pool,
                 in_flight,
-                sender,
+                backend,
                 connect: Duration::ZERO,
                 fresh: false,
             });
         }
         let started = Instant::now();
         match connect(shared, &endpoint, timeouts.connect).await {
-            Ok(sender) => {
+            Ok(backend) => {
                 let connect = started.elapsed();
                 return Ok(Checkout {
                     endpoint,
                     pool,
                     in_flight,
-                    sender,
+                    backend,
                     connect,
                     fresh: true,
                 });

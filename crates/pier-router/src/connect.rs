@@ -1,17 +1,13 @@
 //! Opening a connection to an endpoint: a replica on loopback directly, or an external origin
-//! through DNS and, for `https://`, TLS with SNI and certificate verification. The connection
-//! runs as a task of its own; requests talk to it through the returned sender.
+//! through DNS and, for `https://`, TLS with SNI and certificate verification.
 
-use std::future::Future;
 use std::time::Duration;
 
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::Shared;
-use crate::body::RequestBody;
+use crate::client::{BackendConn, BackendIo};
 use crate::errors::ErrorKind;
 use crate::pool::{Endpoint, Upstream};
 
@@ -24,7 +20,7 @@ pub(crate) async fn connect(
     shared: &Shared,
     endpoint: &Endpoint,
     timeout: Duration,
-) -> Result<SendRequest<RequestBody>, ConnectError> {
+) -> Result<BackendConn, ConnectError> {
     let deadline = Instant::now() + timeout;
     let timed_out = || {
         (
@@ -55,9 +51,7 @@ pub(crate) async fn connect(
         .map_err(|_| timed_out())?
         .map_err(|e| refused(&e))?;
     let _ = stream.set_nodelay(true);
-    let mut builder = hyper::client::conn::http1::Builder::new();
-    builder.writev(false);
-    let sender = match external {
+    let io = match external {
         Some(url) if url.tls => {
             let name = rustls_pki_types::ServerName::try_from(url.host.clone())
                 .map_err(|e| refused(&e))?;
@@ -65,29 +59,9 @@ pub(crate) async fn connect(
                 .await
                 .map_err(|_| timed_out())?
                 .map_err(|e| refused(&format!("TLS: {e}")))?;
-            let (sender, connection) = builder
-                .handshake(TokioIo::new(tls))
-                .await
-                .map_err(|e| refused(&e))?;
-            spawn_connection(connection.with_upgrades());
-            sender
+            BackendIo::Tls(Box::new(tls))
         }
-        _ => {
-            let (sender, connection) = builder
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| refused(&e))?;
-            spawn_connection(connection.with_upgrades());
-            sender
-        }
+        _ => BackendIo::Tcp(stream),
     };
-    Ok(sender)
-}
-
-fn spawn_connection<F: Future<Output = hyper::Result<()>> + Send + 'static>(connection: F) {
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "backend connection ended");
-        }
-    });
+    Ok(BackendConn::new(io))
 }

@@ -113,6 +113,62 @@ impl ClientInfo {
     }
 }
 
+/// The headers the router sets on a request on its way to a replica (`X-Forwarded-For`,
+/// `-Proto`, `-Port`, `X-Request-Id`, `X-Request-Start`, `Via`), each replacing whatever the
+/// client sent under that name. The backend client writes them after the request's own
+/// headers, skipping the ones they replace, so the request's header map is never grown for
+/// them.
+pub struct Forwarding {
+    pub headers: [(HeaderName, HeaderValue); 6],
+}
+
+impl Forwarding {
+    pub fn new(
+        headers: &HeaderMap,
+        client: &ClientInfo,
+        request_id: &HeaderValue,
+        at: SystemTime,
+    ) -> Forwarding {
+        let fwd = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prior) if !prior.trim().is_empty() => {
+                HeaderValue::from_str(&format!("{prior}, {}", client.ip))
+                    .unwrap_or_else(|_| client.ip_value.clone())
+            }
+            _ => client.ip_value.clone(),
+        };
+        let start_ms = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Forwarding {
+            headers: [
+                (X_FORWARDED_FOR, fwd),
+                (X_FORWARDED_PROTO, HeaderValue::from_static(client.proto)),
+                (X_FORWARDED_PORT, client.port_value.clone()),
+                (X_REQUEST_ID, request_id.clone()),
+                (X_REQUEST_START, HeaderValue::from(start_ms)),
+                (header::VIA, via(headers)),
+            ],
+        }
+    }
+
+    /// The `X-Forwarded-For` value (the log's `fwd=`).
+    pub fn fwd(&self) -> &HeaderValue {
+        &self.headers[0].1
+    }
+
+    /// Whether the request's own header `name` is replaced.
+    pub fn replaces(&self, name: &HeaderName) -> bool {
+        self.headers.iter().any(|(n, _)| n == name)
+    }
+
+    /// Sets the headers in a header map.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+}
+
 /// Adds the forwarding headers to a request on its way to a replica; returns the resulting
 /// `X-Forwarded-For` value for the log's `fwd=`.
 pub fn add_forwarding(
@@ -121,23 +177,18 @@ pub fn add_forwarding(
     request_id: &HeaderValue,
     at: SystemTime,
 ) -> HeaderValue {
-    let fwd = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.trim().is_empty() => {
-            HeaderValue::from_str(&format!("{prior}, {}", client.ip))
-                .unwrap_or_else(|_| client.ip_value.clone())
-        }
-        _ => client.ip_value.clone(),
-    };
-    let start_ms = at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    headers.insert(X_FORWARDED_FOR, fwd.clone());
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(client.proto));
-    headers.insert(X_FORWARDED_PORT, client.port_value.clone());
-    headers.insert(X_REQUEST_ID, request_id.clone());
-    headers.insert(X_REQUEST_START, HeaderValue::from(start_ms));
-    append_via(headers);
-    fwd
+    let forwarding = Forwarding::new(headers, client, request_id, at);
+    forwarding.apply(headers);
+    forwarding.fwd().clone()
+}
+
+/// The `Via` value with pier appended to what came before.
+fn via(headers: &HeaderMap) -> HeaderValue {
+    match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(prior) => HeaderValue::from_str(&format!("{prior}, {VIA}"))
+            .unwrap_or_else(|_| HeaderValue::from_static(VIA)),
+        None => HeaderValue::from_static(VIA),
+    }
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -148,13 +199,8 @@ const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
 
 /// Appends pier to `Via` (requests and responses).
 pub fn append_via(headers: &mut HeaderMap) {
-    let via = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
-        Some(prior) => HeaderValue::from_str(&format!("{prior}, {VIA}")).ok(),
-        None => Some(HeaderValue::from_static(VIA)),
-    };
-    if let Some(via) = via {
-        headers.insert(header::VIA, via);
-    }
+    let via = via(headers);
+    headers.insert(header::VIA, via);
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 mod admit;
 pub mod body;
 mod checkout;
+mod client;
 mod client_io;
 mod connect;
 pub mod errors;

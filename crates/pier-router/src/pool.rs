@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1::SendRequest;
 use rand::Rng;
 
-use crate::body::RequestBody;
+use crate::client::BackendConn;
 
 /// How a replica is chosen among the ready ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,7 +67,7 @@ pub struct Endpoint {
     in_flight: AtomicUsize,
     /// Idle connections per worker thread (plus one slot for other threads): a connection is
     /// only reused on the thread whose runtime drives it.
-    idle: Box<[Mutex<Vec<SendRequest<RequestBody>>>]>,
+    idle: Box<[Mutex<Vec<BackendConn>>]>,
     /// Passive health, lock-free since it is read on every pick.
     consecutive_failures: AtomicU32,
     /// Milliseconds since [`epoch`] until which the replica is ejected; 0 when it is not.
@@ -130,28 +129,25 @@ impl Endpoint {
     }
 
     /// An idle keep-alive connection that is still open, if any.
-    pub(crate) fn take_idle(&self) -> Option<SendRequest<RequestBody>> {
+    pub(crate) fn take_idle(&self) -> Option<BackendConn> {
         let mut idle = self.idle_here().lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(sender) = idle.pop() {
-            if !sender.is_closed() {
-                return Some(sender);
+        while let Some(mut conn) = idle.pop() {
+            if conn.is_open() {
+                return Some(conn);
             }
         }
         None
     }
 
     /// Returns a connection whose last response was read completely.
-    pub(crate) fn put_idle(&self, sender: SendRequest<RequestBody>) {
-        if sender.is_closed() {
-            return;
-        }
+    pub(crate) fn put_idle(&self, conn: BackendConn) {
         let mut idle = self.idle_here().lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_PER_ENDPOINT {
-            idle.push(sender);
+            idle.push(conn);
         }
     }
 
-    fn idle_here(&self) -> &Mutex<Vec<SendRequest<RequestBody>>> {
+    fn idle_here(&self) -> &Mutex<Vec<BackendConn>> {
         &self.idle[crate::workers::current(self.idle.len() - 1)]
     }
 

@@ -10,13 +10,13 @@ use std::time::SystemTime;
 
 use http::{Request, Response, Uri, header};
 use hyper::body::{Body, Incoming};
-use hyper::client::conn::http1::SendRequest;
 use hyper::upgrade::OnUpgrade;
 use tokio::sync::{Notify, watch};
 
 use crate::admit;
-use crate::body::{Lease, RequestBody, ResponseBody};
+use crate::body::{RequestBody, ResponseBody};
 use crate::checkout::{Checkout, checkout, note_failure};
+use crate::client::{BackendConn, Framing, Head, SendError, UpstreamBody};
 use crate::client_io::ClientWindow;
 use crate::connect::connect;
 use crate::errors::ErrorKind;
@@ -130,6 +130,7 @@ async fn proxy(
         timeouts,
         prepared.request,
         prepared.body_done,
+        &prepared.forwarding,
         trace,
     )
     .await?;
@@ -191,6 +192,8 @@ struct Prepared {
     body_done: Option<Arc<Notify>>,
     /// The client side of a protocol switch, when the request asks for one.
     upgrade: Option<OnUpgrade>,
+    /// The headers the router adds (written after the request's own).
+    forwarding: headers::Forwarding,
 }
 
 /// Rewrites the head as Heroku's router does and wraps the body with the idle window and the
@@ -204,12 +207,9 @@ fn prepare(
 ) -> Prepared {
     let upgrade = headers::is_upgrade(req.headers());
     headers::strip_hop_by_hop(req.headers_mut(), upgrade);
-    let fwd = headers::add_forwarding(
-        req.headers_mut(),
-        client,
-        &request_id(trace),
-        SystemTime::now(),
-    );
+    let forwarding =
+        headers::Forwarding::new(req.headers(), client, &request_id(trace), SystemTime::now());
+    let fwd = forwarding.fwd().clone();
     trace.update(|d| d.fwd = fwd);
     let upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
@@ -227,16 +227,17 @@ fn prepare(
         request: Request::from_parts(parts, body),
         body_done,
         upgrade,
+        forwarding,
     }
 }
 
 /// A response head from a replica, with what the response still holds on to.
 struct Exchanged {
-    response: Response<Incoming>,
+    head: Head,
     endpoint: Arc<Endpoint>,
     pool: Arc<Pool>,
     in_flight: InFlight,
-    sender: SendRequest<RequestBody>,
+    backend: BackendConn,
 }
 
 /// Checks out a replica and sends the request; an idempotent request without a body is tried
@@ -248,6 +249,7 @@ async fn exchange(
     timeouts: Timeouts,
     mut request: Request<RequestBody>,
     body_done: Option<Arc<Notify>>,
+    forwarding: &headers::Forwarding,
     trace: &Trace,
 ) -> Result<Exchanged, ErrorKind> {
     let mut retry =
@@ -265,7 +267,7 @@ async fn exchange(
             endpoint,
             pool,
             in_flight,
-            mut sender,
+            mut backend,
             connect,
             fresh,
         } = checkout(shared, service, timeouts, trace, &avoid).await?;
@@ -285,22 +287,23 @@ async fn exchange(
         }
         let sent = send(
             shared,
-            &mut sender,
+            &mut backend,
             &endpoint,
             request,
+            forwarding,
             timeouts,
             trace,
             body_done.as_deref(),
         )
         .await;
         let kind = match sent {
-            Ok(response) => {
+            Ok(head) => {
                 return Ok(Exchanged {
-                    response,
+                    head,
                     endpoint,
                     pool,
                     in_flight,
-                    sender,
+                    backend,
                 });
             }
             Err(kind) => kind,
@@ -337,12 +340,16 @@ fn respond(
     trace: &Arc<Trace>,
 ) -> Response<ResponseBody> {
     let Exchanged {
-        mut response,
+        head,
         endpoint,
         pool,
         in_flight,
-        sender,
+        backend,
     } = exchanged;
+    let framing = head.framing;
+    let mut response = Response::new(());
+    *response.status_mut() = head.status;
+    *response.headers_mut() = head.headers;
     if response.status().is_server_error() {
         note_failure(shared, &pool, &endpoint);
     } else {
@@ -355,7 +362,7 @@ fn respond(
     // The client talks HTTP/1.1 with the router, whatever the backend spoke.
     *response.version_mut() = http::Version::HTTP_11;
     if let (true, Some(client_upgrade)) = (switching, upgrade) {
-        let backend_upgrade = hyper::upgrade::on(&mut response);
+        let backend_upgrade = backend.into_upgraded();
         let drain = shared.config.drain_timeout;
         tunnel::spawn(
             client_upgrade,
@@ -369,15 +376,17 @@ fn respond(
         let (parts, _) = response.into_parts();
         return Response::from_parts(parts, ResponseBody::empty());
     }
-    let (parts, body) = response.into_parts();
-    let lease = Lease {
-        endpoint,
-        sender,
-        reusable: true,
+    // A `101` the client did not ask for: the connection is no longer HTTP, nothing follows.
+    let framing = if framing == Framing::Upgrade {
+        Framing::Empty
+    } else {
+        framing
     };
+    let (parts, ()) = response.into_parts();
+    let body = UpstreamBody::new(backend, framing);
     Response::from_parts(
         parts,
-        ResponseBody::upstream(body, timeouts.idle, lease, in_flight, trace.clone()),
+        ResponseBody::upstream(body, timeouts.idle, endpoint, in_flight, trace.clone()),
     )
 }
 
@@ -487,17 +496,20 @@ fn origin_form(uri: &Uri) -> Uri {
     }
 }
 
-/// Sends the request on `sender` (reconnecting once if a pooled connection turns out closed
-/// before anything was written) and waits for the response head up to the first-byte timeout.
+/// Sends the request on `backend` (on a fresh connection once if the pooled one turns out
+/// closed before anything was written) and waits for the response head up to the first-byte
+/// timeout.
+#[allow(clippy::too_many_arguments)]
 async fn send(
     shared: &Shared,
-    sender: &mut SendRequest<RequestBody>,
+    backend: &mut BackendConn,
     endpoint: &Endpoint,
     request: Request<RequestBody>,
+    forwarding: &headers::Forwarding,
     timeouts: Timeouts,
     trace: &Trace,
     body_done: Option<&Notify>,
-) -> Result<Response<Incoming>, ErrorKind> {
+) -> Result<Head, ErrorKind> {
     // The first-byte window opens once the whole request has reached the backend; before
     // that, the client's idle window (H28) is what bounds a slow upload.
     let first_byte = async {
@@ -509,41 +521,39 @@ async fn send(
     tokio::pin!(first_byte);
     let mut request = request;
     for attempt in 0..2 {
-        if sender.ready().await.is_err() {
-            *sender = connect(shared, endpoint, timeouts.connect)
-                .await
-                .map_err(|(kind, _)| kind)?;
-        }
         let sent = tokio::select! {
-            sent = sender.try_send_request(request) => sent,
+            sent = backend.send(request, &forwarding.headers) => sent,
             _ = &mut first_byte => return Err(ErrorKind::RequestTimeout),
         };
         match sent {
-            Ok(response) => return Ok(response),
-            Err(mut error) => match error.take_message() {
-                // Nothing was written: safe to try again on a fresh connection.
-                Some(unsent) if attempt == 0 => {
-                    request = unsent;
-                    *sender = connect(shared, endpoint, timeouts.connect)
-                        .await
-                        .map_err(|(kind, _)| kind)?;
-                }
-                _ => return Err(classify(error.error(), trace)),
-            },
+            Ok(head) => return Ok(head),
+            // Nothing was written: safe to try again on a fresh connection.
+            Err(SendError::NotSent(unsent, _)) if attempt == 0 => {
+                request = *unsent;
+                *backend = connect(shared, endpoint, timeouts.connect)
+                    .await
+                    .map_err(|(kind, _)| kind)?;
+            }
+            Err(SendError::NotSent(_, cause) | SendError::NoResponse(cause)) => {
+                return Err(classify(cause, trace));
+            }
+            Err(SendError::Body(error)) => {
+                return Err(trace.error().unwrap_or_else(|| {
+                    trace.update(|d| d.cause = Some(error.to_string()));
+                    ErrorKind::ClientInterrupted
+                }));
+            }
         }
     }
     Err(ErrorKind::ClosedWithoutResponse)
 }
 
-/// What a failed exchange means: the client's fault when its body failed, else the backend
-/// closed the connection without a response.
-fn classify(error: &hyper::Error, trace: &Trace) -> ErrorKind {
+/// What a failed exchange means: the client's fault when its body failed (the trace has
+/// recorded it), else the backend closed the connection without a response.
+fn classify(cause: String, trace: &Trace) -> ErrorKind {
     if let Some(kind) = trace.error() {
         return kind;
     }
-    if error.is_user() || error.is_body_write_aborted() {
-        return ErrorKind::ClientInterrupted;
-    }
-    trace.update(|d| d.cause = Some(error.to_string()));
+    trace.update(|d| d.cause = Some(cause));
     ErrorKind::ClosedWithoutResponse
 }

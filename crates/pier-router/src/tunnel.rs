@@ -11,13 +11,14 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
+use crate::client::Upgraded;
 use crate::pool::InFlight;
 use tokio::time::Instant;
 
-/// Joins the client's and the backend's upgraded connections once both upgrades complete.
+/// Joins the client's upgraded connection, once hyper hands it over, with the backend's.
 pub(crate) fn spawn(
     client: OnUpgrade,
-    backend: OnUpgrade,
+    backend: Upgraded,
     idle: Duration,
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
@@ -25,14 +26,10 @@ pub(crate) fn spawn(
 ) {
     tokio::spawn(async move {
         let _in_flight = in_flight;
-        let (client, backend) = match tokio::join!(client, backend) {
-            (Ok(c), Ok(b)) => (TokioIo::new(c), TokioIo::new(b)),
-            (c, b) => {
-                tracing::debug!(
-                    client_ok = c.is_ok(),
-                    backend_ok = b.is_ok(),
-                    "upgrade failed"
-                );
+        let client = match client.await {
+            Ok(client) => TokioIo::new(client),
+            Err(error) => {
+                tracing::debug!(%error, "the client's upgrade failed");
                 return;
             }
         };
