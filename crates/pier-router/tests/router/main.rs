@@ -3,6 +3,7 @@
 
 mod backends;
 mod codes;
+mod framing;
 mod harness;
 mod parsing;
 mod proxying;
