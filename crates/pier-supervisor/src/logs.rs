@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -60,12 +60,15 @@ impl LogLine {
         } else {
             "app"
         };
-        format!(
-            "{} {origin}[{}]: {}",
-            rfc3339_millis(self.at),
-            self.source,
-            self.text
-        )
+        let mut out = String::with_capacity(32 + self.source.len() + self.text.len());
+        push_rfc3339_millis(self.at, &mut out);
+        out.push(' ');
+        out.push_str(origin);
+        out.push('[');
+        out.push_str(&self.source);
+        out.push_str("]: ");
+        out.push_str(&self.text);
+        out
     }
 }
 
@@ -218,7 +221,7 @@ impl LogBus {
 
     /// Waits (up to `timeout`) until every line pushed so far is written to its file: the
     /// writer batches lines, so call this before the process exits.
-    pub fn flush_files(&self, timeout: std::time::Duration) {
+    pub fn flush_files(&self, timeout: Duration) {
         let Some(files) = &self.inner.files else {
             return;
         };
@@ -296,25 +299,27 @@ impl FileWriter {
 
     fn write(&mut self, line: &LogLine) {
         let service = sanitize(line.service());
+        let service = service.as_ref();
         let text = line.heroku_format();
         let needs_rotation = self
             .open
-            .get(&service)
+            .get(service)
             .is_some_and(|(_, size)| *size >= ROTATE_BYTES);
         if needs_rotation {
-            self.rotate(&service);
+            self.rotate(service);
         }
-        if !self.open.contains_key(&service) {
+        if !self.open.contains_key(service) {
             let path = self.dir.join(format!("{service}.log"));
             let Ok(file) = OpenOptions::new().create(true).append(true).open(&path) else {
                 return;
             };
             let size = file.metadata().map_or(0, |m| m.len());
             self.open
-                .insert(service.clone(), (BufWriter::new(file), size));
+                .insert(service.to_string(), (BufWriter::new(file), size));
         }
-        if let Some((writer, size)) = self.open.get_mut(&service)
-            && writeln!(writer, "{text}").is_ok()
+        if let Some((writer, size)) = self.open.get_mut(service)
+            && writer.write_all(text.as_bytes()).is_ok()
+            && writer.write_all(b"\n").is_ok()
         {
             *size += text.len() as u64 + 1;
         }
@@ -336,7 +341,13 @@ impl FileWriter {
 }
 
 /// Keeps file names tame whatever the source is called.
-fn sanitize(name: &str) -> String {
+fn sanitize(name: &str) -> std::borrow::Cow<'_, str> {
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return std::borrow::Cow::Borrowed(name);
+    }
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -345,15 +356,52 @@ fn sanitize(name: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect::<String>()
+        .into()
 }
 
 /// Formats a time as RFC 3339 UTC with milliseconds (`2026-11-22T07:41:20.123Z`).
 pub fn rfc3339_millis(t: SystemTime) -> String {
-    jiff::Timestamp::try_from(t).map_or_else(
-        |_| "0000-00-00T00:00:00.000Z".to_string(),
-        |ts| ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-    )
+    let mut out = String::with_capacity(24);
+    push_rfc3339_millis(t, &mut out);
+    out
+}
+
+/// Appends [`rfc3339_millis`] to `out`. Lines come many per second (the router's access log
+/// writes one per request), so each thread formats the date and time to the second once per
+/// second and only appends the milliseconds.
+pub fn push_rfc3339_millis(t: SystemTime, out: &mut String) {
+    use std::cell::RefCell;
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let Ok(since) = t.duration_since(UNIX_EPOCH) else {
+        // Before 1970: no cache, and jiff knows the calendar.
+        out.push_str(&jiff::Timestamp::try_from(t).map_or_else(
+            |_| "0000-00-00T00:00:00.000Z".to_string(),
+            |ts| ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        ));
+        return;
+    };
+    let secs = since.as_secs();
+    SECOND.with(|second| {
+        let mut second = second.borrow_mut();
+        if second.0 != secs {
+            let whole = UNIX_EPOCH + Duration::from_secs(secs);
+            second.1 = jiff::Timestamp::try_from(whole).map_or_else(
+                |_| "0000-00-00T00:00:00".to_string(),
+                |ts| ts.strftime("%Y-%m-%dT%H:%M:%S").to_string(),
+            );
+            second.0 = secs;
+        }
+        out.push_str(&second.1);
+    });
+    let millis = since.subsec_millis();
+    out.push('.');
+    out.push(char::from(b'0' + (millis / 100) as u8));
+    out.push(char::from(b'0' + (millis / 10 % 10) as u8));
+    out.push(char::from(b'0' + (millis % 10) as u8));
+    out.push('Z');
 }
 
 #[cfg(test)]
@@ -367,6 +415,23 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_795_333_280_123);
         assert_eq!(rfc3339_millis(t), "2026-11-22T07:41:20.123Z");
         assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        // The cached second is not reused for another second, nor the milliseconds.
+        assert_eq!(
+            rfc3339_millis(t + Duration::from_millis(7)),
+            "2026-11-22T07:41:20.130Z"
+        );
+        assert_eq!(
+            rfc3339_millis(t + Duration::from_millis(877)),
+            "2026-11-22T07:41:21.000Z"
+        );
+        assert_eq!(
+            rfc3339_millis(t + Duration::from_millis(1_000)),
+            "2026-11-22T07:41:21.123Z"
+        );
+        assert_eq!(
+            rfc3339_millis(UNIX_EPOCH - Duration::from_millis(1_500)),
+            "1969-12-31T23:59:58.500Z"
+        );
     }
 
     #[test]
