@@ -209,10 +209,9 @@ async fn every_body_framing_reaches_the_client_whole() {
 async fn a_chunked_upload_arrives_whole_and_connections_are_reused() {
     let (router, seen) = router().await;
     let body = "x".repeat(3000);
-    let mut raw = format!(
-        "POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    .into_bytes();
+    let mut raw =
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
     for piece in body.as_bytes().chunks(1000) {
         raw.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
         raw.extend_from_slice(piece);
