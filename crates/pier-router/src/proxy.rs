@@ -97,8 +97,8 @@ fn host_of(req: &Request<Incoming>) -> &str {
         .or_else(|| req.uri().host())
         .unwrap_or("");
     let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.split(':').next().unwrap_or(""),
+        Some(v6) => v6.find(']').map_or(v6, |end| &v6[..end]),
+        None => host.find(':').map_or(host, |end| &host[..end]),
     };
     name.trim_end_matches('.')
 }

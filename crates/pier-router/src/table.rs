@@ -297,13 +297,17 @@ pub(crate) struct CompiledCanary {
     pub salt: String,
 }
 
+/// A map by service name, looked up on every request: foldhash, not SipHash (the names are
+/// the app's own, not an attacker's).
+type ByName<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// An immutable routing snapshot.
 pub struct Table {
     pub(crate) routes: Vec<CompiledRoute>,
-    pub(crate) pools: HashMap<String, Arc<Pool>>,
+    pub(crate) pools: ByName<Arc<Pool>>,
     pub(crate) maintenance: bool,
     /// By service name.
-    pub(crate) canaries: HashMap<String, CompiledCanary>,
+    pub(crate) canaries: ByName<CompiledCanary>,
 }
 
 impl Table {
@@ -315,7 +319,7 @@ impl Table {
         workers: usize,
     ) -> Table {
         let mut live = HashMap::new();
-        let mut pools: HashMap<String, Arc<Pool>> = spec
+        let mut pools: ByName<Arc<Pool>> = spec
             .services
             .iter()
             .map(|(service, replicas)| {

@@ -263,7 +263,8 @@ const COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
 /// Appends lines to `<dir>/<service>.log`, rotating by size.
 struct FileWriter {
     dir: PathBuf,
-    open: std::collections::HashMap<String, (BufWriter<File>, u64)>,
+    // foldhash: looked up once per line written.
+    open: std::collections::HashMap<String, (BufWriter<File>, u64), foldhash::fast::RandomState>,
 }
 
 impl FileWriter {

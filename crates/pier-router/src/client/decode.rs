@@ -67,23 +67,25 @@ pub(crate) fn head(buf: &[u8], head_request: bool) -> Result<Option<(Head, usize
         _ => Version::HTTP_11,
     };
     let mut headers = HeaderMap::with_capacity(response.headers.len());
+    // What framing and keep-alive depend on, noted in the same pass.
+    let mut delimiting = Delimiting::default();
     for h in response.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| format!("malformed response header name {:?}", h.name))?;
         let value = HeaderValue::from_bytes(h.value)
             .map_err(|_| format!("malformed value of the response header {}", h.name))?;
+        delimiting.note(&name, &value)?;
         headers.append(name, value);
     }
-    let framing = framing(status, &headers, head_request)?;
+    let framing = delimiting.framing(status, head_request);
     let keep_alive = framing != Framing::UntilClose
         && framing != Framing::Upgrade
         && match version {
-            Version::HTTP_10 => has_token(&headers, "keep-alive"),
-            _ => !has_token(&headers, "close"),
+            Version::HTTP_10 => delimiting.keep_alive,
+            _ => !delimiting.close,
         }
         // A length and chunks both: the chunks win, but such a backend is not trusted twice.
-        && !(headers.contains_key(header::TRANSFER_ENCODING)
-            && headers.contains_key(header::CONTENT_LENGTH));
+        && !(delimiting.transfer_encoding.is_some() && delimiting.length.is_some());
     Ok(Some((
         Head {
             status,
@@ -95,57 +97,64 @@ pub(crate) fn head(buf: &[u8], head_request: bool) -> Result<Option<(Head, usize
     )))
 }
 
-fn framing(status: StatusCode, headers: &HeaderMap, head_request: bool) -> Result<Framing, String> {
-    if status == StatusCode::SWITCHING_PROTOCOLS {
-        return Ok(Framing::Upgrade);
-    }
-    if head_request
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok(Framing::Empty);
-    }
-    if let Some(last) = headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .next_back()
-    {
-        let chunked = last
-            .to_str()
-            .ok()
-            .and_then(|v| v.rsplit(',').next())
-            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
-        return Ok(if chunked {
-            Framing::Chunked
-        } else {
-            Framing::UntilClose
-        });
-    }
-    let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.to_str().unwrap_or("x").split(',') {
-            let n: u64 = part
-                .trim()
-                .parse()
-                .map_err(|_| format!("malformed Content-Length {value:?}"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err("conflicting Content-Length values".to_string());
-            }
-            length = Some(n);
-        }
-    }
-    Ok(length.map_or(Framing::UntilClose, Framing::Length))
+/// The headers that delimit a response body and decide keep-alive, as they were seen.
+#[derive(Default)]
+struct Delimiting {
+    /// `Some(chunked)`: a `Transfer-Encoding` was present; whether its last coding is chunked.
+    transfer_encoding: Option<bool>,
+    length: Option<u64>,
+    /// `Connection` tokens.
+    close: bool,
+    keep_alive: bool,
 }
 
-/// Whether the `Connection` header holds `token`.
-fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+impl Delimiting {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), String> {
+        if name == header::CONTENT_LENGTH {
+            for part in value.to_str().unwrap_or("x").split(',') {
+                let n: u64 = part
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("malformed Content-Length {value:?}"))?;
+                if self.length.is_some_and(|l| l != n) {
+                    return Err("conflicting Content-Length values".to_string());
+                }
+                self.length = Some(n);
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            let chunked = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.rsplit(',').next())
+                .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+            self.transfer_encoding = Some(chunked);
+        } else if name == header::CONNECTION {
+            for token in value.to_str().unwrap_or("").split(',') {
+                let token = token.trim();
+                self.close |= token.eq_ignore_ascii_case("close");
+                self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            }
+        }
+        Ok(())
+    }
+
+    fn framing(&self, status: StatusCode, head_request: bool) -> Framing {
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Framing::Upgrade;
+        }
+        if head_request
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Framing::Empty;
+        }
+        match (self.transfer_encoding, self.length) {
+            (Some(true), _) => Framing::Chunked,
+            (Some(false), _) | (None, None) => Framing::UntilClose,
+            (None, Some(n)) => Framing::Length(n),
+        }
+    }
 }
 
 /// Where a chunked body's decoding is.
