@@ -6,6 +6,7 @@
 //! table while the replica stays ready), so in-flight counts, ejections and pooled
 //! connections are never reset by an unrelated change.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,8 +67,10 @@ pub struct Endpoint {
     pub upstream: Upstream,
     in_flight: AtomicUsize,
     /// Idle connections per worker thread (plus one slot for other threads): a connection is
-    /// only reused on the thread whose runtime drives it.
-    idle: Box<[Mutex<Vec<BackendConn>>]>,
+    /// only reused on the thread whose runtime drives it. The newest is taken first; the
+    /// oldest is checked each time one is returned, so that connections the replica closed
+    /// do not linger (in CLOSE_WAIT) at the bottom of a pool that is never emptied.
+    idle: Box<[Mutex<VecDeque<BackendConn>>]>,
     /// Passive health, lock-free since it is read on every pick.
     consecutive_failures: AtomicU32,
     /// Milliseconds since [`epoch`] until which the replica is ejected; 0 when it is not.
@@ -102,7 +105,7 @@ impl Endpoint {
             addr,
             upstream,
             in_flight: AtomicUsize::new(0),
-            idle: (0..=workers).map(|_| Mutex::new(Vec::new())).collect(),
+            idle: (0..=workers).map(|_| Mutex::new(VecDeque::new())).collect(),
             consecutive_failures: AtomicU32::new(0),
             ejected_until_ms: AtomicU64::new(0),
             times_ejected: AtomicU32::new(0),
@@ -131,7 +134,7 @@ impl Endpoint {
     /// An idle keep-alive connection that is still open, if any.
     pub(crate) fn take_idle(&self) -> Option<BackendConn> {
         let mut idle = self.idle_here().lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(mut conn) = idle.pop() {
+        while let Some(mut conn) = idle.pop_back() {
             if conn.is_open() {
                 return Some(conn);
             }
@@ -142,12 +145,24 @@ impl Endpoint {
     /// Returns a connection whose last response was read completely.
     pub(crate) fn put_idle(&self, conn: BackendConn) {
         let mut idle = self.idle_here().lock().unwrap_or_else(|e| e.into_inner());
+        if idle.front_mut().is_some_and(|oldest| !oldest.is_open()) {
+            idle.pop_front();
+        }
         if idle.len() < MAX_IDLE_PER_ENDPOINT {
-            idle.push(conn);
+            idle.push_back(conn);
         }
     }
 
-    fn idle_here(&self) -> &Mutex<Vec<BackendConn>> {
+    /// Idle connections kept on this thread.
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
+        self.idle_here()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    fn idle_here(&self) -> &Mutex<VecDeque<BackendConn>> {
         &self.idle[crate::workers::current(self.idle.len() - 1)]
     }
 
@@ -331,6 +346,32 @@ mod tests {
             pool.pick(Balance::RoundRobin, &all, 1).err(),
             Some(NoPick::NoneReady)
         );
+    }
+
+    #[tokio::test]
+    async fn connections_the_replica_closed_do_not_linger_at_the_bottom_of_the_pool() {
+        use crate::client::BackendIo;
+        use tokio::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let endpoint = Endpoint::new("web.1", addr, 1);
+        let mut replica_side = Vec::new();
+        for _ in 0..2 {
+            let conn = TcpStream::connect(addr).await.unwrap();
+            replica_side.push(listener.accept().await.unwrap().0);
+            endpoint.put_idle(BackendConn::new(BackendIo::Tcp(conn)));
+        }
+        // The replica closes the oldest idle connection; the newest keeps being used.
+        drop(replica_side.remove(0));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while endpoint.idle_count() == 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let newest = endpoint.take_idle().expect("the open connection");
+            endpoint.put_idle(newest);
+        }
+        assert_eq!(endpoint.idle_count(), 1);
+        assert!(endpoint.take_idle().is_some());
+        assert!(endpoint.take_idle().is_none());
     }
 
     #[test]
