@@ -202,6 +202,8 @@ pub(crate) struct UpstreamBody {
     left: u64,
     chunked: Chunked,
     done: bool,
+    /// A failure seen but not reported yet (see [`UpstreamBody::fail`]).
+    failed: Option<String>,
 }
 
 impl UpstreamBody {
@@ -218,7 +220,18 @@ impl UpstreamBody {
                 framing,
                 Framing::Empty | Framing::Upgrade | Framing::Length(0)
             ),
+            failed: None,
         }
+    }
+
+    /// Reports a broken-off body one poll late: hyper aborts the client connection when a
+    /// body fails, and what it has buffered (the head, the body so far) would go with it. A
+    /// `Pending` first lets it flush that to the client, so the client sees the response
+    /// cut short, as the backend sent it, rather than nothing.
+    fn fail(&mut self, cause: String, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, String>>> {
+        self.failed = Some(cause);
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// The body has been read to its end.
@@ -246,6 +259,9 @@ impl UpstreamBody {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, String>>> {
+        if let Some(cause) = self.failed.take() {
+            return Poll::Ready(Some(Err(cause)));
+        }
         if self.done {
             return Poll::Ready(None);
         }
@@ -271,7 +287,7 @@ impl UpstreamBody {
                         Ok(Decoded::NeedMore) => {}
                         Err(cause) => {
                             conn.reusable = false;
-                            return Poll::Ready(Some(Err(cause)));
+                            return self.fail(cause, cx);
                         }
                     },
                     _ => {
@@ -294,14 +310,13 @@ impl UpstreamBody {
                 }
                 Ok(0) => {
                     conn.reusable = false;
-                    return Poll::Ready(Some(Err(
-                        "the backend closed the connection in the middle of the body".to_string(),
-                    )));
+                    let cause = "the backend closed the connection in the middle of the body";
+                    return self.fail(cause.to_string(), cx);
                 }
                 Ok(_) => {}
                 Err(error) => {
                     conn.reusable = false;
-                    return Poll::Ready(Some(Err(error.to_string())));
+                    return self.fail(error.to_string(), cx);
                 }
             }
         }
