@@ -9,6 +9,7 @@
 //! - [`index`]: label sets, label matchers with Prometheus semantics, and the in-memory
 //!   inverted index (postings) that resolves matchers to series.
 //! - [`head`]: the in-memory series and their chunks (plain data, no locks or I/O).
+//! - `paged`: a vector in fixed-size pages for per-series data (no doubling slack).
 //! - [`wal`]: the write-ahead log format, writer and replay (format in its docs).
 //! - [`block`]: immutable blocks on disk (format in its docs), the block writer, the
 //!   compaction planner and merge.
@@ -38,6 +39,7 @@ mod db;
 mod error;
 pub mod head;
 pub mod index;
+mod paged;
 pub mod storage;
 pub mod wal;
 

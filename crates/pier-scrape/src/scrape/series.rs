@@ -262,19 +262,19 @@ impl SeriesState {
             if l.name == "__name__" {
                 return l.value == sample.name;
             }
-            if let Some(v) = target(&l.name) {
+            if let Some(v) = target(l.name) {
                 return l.value == v;
             }
             match sample
                 .labels
-                .binary_search_by(|(n, _)| n.as_str().cmp(&l.name))
+                .binary_search_by(|(n, _)| n.as_str().cmp(l.name))
             {
                 Ok(i) => {
                     let (name, value) = &sample.labels[i];
                     if name == "le" || name == "quantile" {
                         l.value == normalize_label_value(sample, name, value, kinds)
                     } else {
-                        l.value == *value
+                        l.value == value
                     }
                 }
                 Err(_) => false,

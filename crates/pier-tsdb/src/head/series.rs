@@ -1,7 +1,8 @@
 //! One series in the head: its closed, immutable chunks (shared with readers through `Arc`)
 //! and the open chunk being appended to. Owns the per-series ordering rules (strictly
 //! increasing timestamps; same timestamp with identical value bits is a no-op) and chunk
-//! cutting.
+//! cutting. A chunk's buffer is sized to its content when it is closed (the open chunk's
+//! grows in small steps, see [`crate::chunk::bitstream`]).
 
 use crate::chunk::XorChunk;
 use std::sync::Arc;
@@ -60,7 +61,8 @@ impl MemSeries {
             return false;
         }
         if self.open.num_samples() >= samples_per_chunk {
-            let full = std::mem::take(&mut self.open);
+            let mut full = std::mem::take(&mut self.open);
+            full.shrink_to_fit();
             self.closed.push(Arc::new(full));
         }
         if self.open.append(t, v).is_err() {
@@ -75,9 +77,9 @@ impl MemSeries {
         self.closed.len() + usize::from(!self.open.is_empty())
     }
 
-    /// Approximate bytes held by the chunks.
+    /// Approximate bytes held by the chunks (their buffers' capacity).
     pub fn chunk_bytes(&self) -> usize {
-        self.closed.iter().map(|c| c.bytes().len()).sum::<usize>() + self.open.bytes().len()
+        self.closed.iter().map(|c| c.capacity()).sum::<usize>() + self.open.capacity()
     }
 
     /// First sample timestamp.
@@ -102,7 +104,8 @@ impl MemSeries {
         if let Some(first) = self.closed.first_mut()
             && first.first_timestamp().is_some_and(|f| f < mint)
         {
-            let (part, n) = suffix(first, mint);
+            let (mut part, n) = suffix(first, mint);
+            part.shrink_to_fit();
             dropped += n;
             *first = Arc::new(part);
         }
@@ -183,6 +186,24 @@ mod tests {
         assert_eq!(check_sample(last, 10, 2.0), SampleCheck::IgnoreDuplicate);
         assert_eq!(check_sample(last, 10, 3.0), SampleCheck::Duplicate);
         assert_eq!(check_sample(last, 9, 3.0), SampleCheck::OutOfOrder(10));
+    }
+
+    #[test]
+    fn closed_chunks_are_sized_exactly_and_the_open_one_closely() {
+        let mut s = MemSeries::default();
+        for t in 0..300 {
+            // Values that need many bits, so chunks are a few hundred bytes.
+            assert!(s.append(t * 1000, (t as f64).sqrt(), 120));
+        }
+        for c in &s.closed {
+            assert_eq!(c.capacity(), c.bytes().len());
+        }
+        let (len, cap) = (s.open.bytes().len(), s.open.capacity());
+        assert!(cap <= len + (len / 8).max(16), "{len} bytes in {cap}");
+        let before = s.chunk_bytes();
+        s.truncate(150_000);
+        assert_eq!(s.closed[0].capacity(), s.closed[0].bytes().len());
+        assert!(s.chunk_bytes() < before);
     }
 
     #[test]
