@@ -71,11 +71,10 @@ struct Sink(Arc<Tsdb>);
 
 impl SampleSink for Sink {
     fn write(&self, batch: Vec<ScrapedSample>) -> Result<(), String> {
-        let mut appender = self.0.appender();
-        for s in &batch {
-            let _ = appender.append(&s.labels, s.t_ms, s.value);
-        }
-        appender.commit().map(|_| ()).map_err(|e| e.to_string())
+        self.0
+            .commit_batch(batch.iter().map(|s| (&s.labels, s.t_ms, s.value)))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -14,9 +14,10 @@
 //! - [`block`]: immutable blocks on disk (format in its docs), the block writer, the
 //!   compaction planner and merge.
 //! - [`storage`]: the read trait and the lazy per-series cursor over head and block chunks.
-//! - `db`, `appender`, `error`: [`Tsdb`] (open, replay, cutting the head into blocks, WAL
-//!   checkpoints, compaction, retention, stats, locking), [`Appender`] (buffer, validate,
-//!   commit) and the error types.
+//! - `db`, `appender`, `batch`, `error`: [`Tsdb`] (open, replay, cutting the head into
+//!   blocks, WAL checkpoints, compaction, retention, stats, locking), [`Appender`] (buffer,
+//!   validate, commit), [`Tsdb::commit_batch`] (a scrape's batch committed without a copy)
+//!   and the error types.
 //!
 //! ```
 //! use pier_tsdb::{Labels, Matcher, Storage, Tsdb, TsdbOptions};
@@ -33,6 +34,7 @@
 //! ```
 
 mod appender;
+mod batch;
 pub mod block;
 pub mod chunk;
 mod db;

@@ -11,8 +11,9 @@ pub mod series;
 use crate::chunk::XorChunk;
 use crate::index::{Index, IndexError, Labels, Matcher, SeriesRef};
 use crate::paged::PagedVec;
-use crate::wal::checkpoint::CheckpointSeries;
-pub use series::{MemSeries, SampleCheck, check_sample};
+use crate::error::TsdbError;
+use crate::wal::checkpoint::CheckpointWriter;
+pub use series::{ChunkLimits, MemSeries, SampleCheck, check_sample};
 use std::sync::Arc;
 
 /// Per-label overhead in memory (a 4-byte postings entry, with some room), for
@@ -32,20 +33,23 @@ pub struct Head {
     /// The WAL ref the next new series gets; only grows.
     next_wal_ref: u64,
     samples: u64,
-    samples_per_chunk: usize,
+    limits: ChunkLimits,
 }
 
 impl Head {
     /// An empty head cutting chunks every `samples_per_chunk` samples (clamped to
-    /// `1..=u16::MAX`).
-    pub fn new(samples_per_chunk: usize) -> Self {
+    /// `1..=u16::MAX`) and at every multiple of `block_range_ms` (at least 1).
+    pub fn new(samples_per_chunk: usize, block_range_ms: i64) -> Self {
         Self {
             index: Index::new(),
             series: PagedVec::new(),
             wal_refs: PagedVec::new(),
             next_wal_ref: 0,
             samples: 0,
-            samples_per_chunk: samples_per_chunk.clamp(1, usize::from(u16::MAX)),
+            limits: ChunkLimits {
+                samples: samples_per_chunk.clamp(1, usize::from(u16::MAX)),
+                range_ms: block_range_ms.max(1),
+            },
         }
     }
 
@@ -142,30 +146,25 @@ impl Head {
         dropped
     }
 
-    /// Every series with its samples, for a checkpoint.
-    pub fn checkpoint_series(&self) -> Vec<CheckpointSeries> {
-        self.series
-            .iter()
-            .zip(self.wal_refs.iter())
-            .enumerate()
-            .filter_map(|(i, (s, &wal_ref))| {
-                Some(CheckpointSeries {
-                    wal_ref,
-                    labels: self.index.labels(SeriesRef(i as u32))?.clone(),
-                    chunks: s.all_chunks(),
-                })
-            })
-            .collect()
+    /// Writes every series with its samples into a checkpoint (non-empty chunks only, the
+    /// open one's bytes as they are: nothing is copied).
+    pub fn write_checkpoint(&self, w: &mut CheckpointWriter) -> Result<(), TsdbError> {
+        for (i, (s, &wal_ref)) in self.series.iter().zip(self.wal_refs.iter()).enumerate() {
+            if let Some(labels) = self.index.labels(SeriesRef(i as u32)) {
+                w.series(wal_ref, labels, s.chunk_bytes_iter())?;
+            }
+        }
+        Ok(())
     }
 
     /// Appends a sample to an existing series; false if the series is unknown or the sample
     /// is not newer than its last one.
     pub fn append(&mut self, r: SeriesRef, t: i64, v: f64) -> bool {
-        let spc = self.samples_per_chunk;
+        let limits = self.limits;
         let ok = usize::try_from(r.0)
             .ok()
             .and_then(|i| self.series.get_mut(i))
-            .is_some_and(|s| s.append(t, v, spc));
+            .is_some_and(|s| s.append(t, v, limits));
         if ok {
             self.samples += 1;
         }

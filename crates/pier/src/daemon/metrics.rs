@@ -33,14 +33,10 @@ struct TsdbSink(Arc<Tsdb>);
 
 impl SampleSink for TsdbSink {
     fn write(&self, batch: Vec<ScrapedSample>) -> Result<(), String> {
-        let mut appender = self.0.appender();
-        for sample in &batch {
-            // Out-of-order, duplicate and invalid samples are counted by the store and skipped;
-            // the rest of the scrape is still stored.
-            let _ = appender.append(&sample.labels, sample.t_ms, sample.value);
-        }
-        appender
-            .commit()
+        // Out-of-order, duplicate and invalid samples are counted by the store and skipped;
+        // the rest of the scrape is still stored. The batch is committed as it is, not copied.
+        self.0
+            .commit_batch(batch.iter().map(|s| (&s.labels, s.t_ms, s.value)))
             .map(|_| ())
             .map_err(|error| format!("cannot store the scrape: {error}"))
     }
