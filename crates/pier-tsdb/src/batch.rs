@@ -158,7 +158,8 @@ impl Tsdb {
             // The new series' head refs, by their index in `new_series`.
             let mut new_refs: Vec<Option<SeriesRef>> = vec![None; new_series.len()];
             for (i, labels) in new_series.iter().enumerate() {
-                let Some(series) = touched.get((slot[head_len as usize + i] as usize).wrapping_sub(1))
+                let Some(series) =
+                    touched.get((slot[head_len as usize + i] as usize).wrapping_sub(1))
                 else {
                     continue;
                 };
@@ -275,19 +276,14 @@ mod tests {
             assert_eq!(got, want);
         }
         assert_eq!(all(&by_batch), all(&by_appender));
-        assert_eq!(
-            counters(&by_batch.stats()),
-            counters(&by_appender.stats())
-        );
+        assert_eq!(counters(&by_batch.stats()), counters(&by_appender.stats()));
         // The WAL holds the same: a reopened store reads it back.
         let before = all(&by_batch);
         drop(by_batch);
         let reopened = open(d2.path());
         assert_eq!(all(&reopened), before);
         // New series after a reopen get WAL refs above the replayed ones.
-        reopened
-            .commit_batch([(&l("new", "z"), 100, 1.0)])
-            .unwrap();
+        reopened.commit_batch([(&l("new", "z"), 100, 1.0)]).unwrap();
         drop(reopened);
         let again = open(d2.path());
         assert_eq!(all(&again).len(), before.len() + 1);
@@ -312,7 +308,10 @@ mod tests {
         let s = db
             .commit_batch([(&l("late", "a"), min_valid - 1, 1.0), (&series, 5000, 2.0)])
             .unwrap();
-        assert_eq!((s.out_of_bounds, s.samples_accepted, s.series_created), (1, 1, 0));
+        assert_eq!(
+            (s.out_of_bounds, s.samples_accepted, s.series_created),
+            (1, 1, 0)
+        );
         assert!(db.commit_batch(std::iter::empty()).unwrap().wal_bytes == 0);
     }
 }

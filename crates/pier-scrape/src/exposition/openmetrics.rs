@@ -5,7 +5,7 @@
 
 use super::families::{Families, MetaLine, SampleLine};
 use super::line::{Cursor, Spacing, lines, unescape_help, utf8_line};
-use super::{Limits, MetricType, ParseError, ParsedLine, Parsed, Types, number};
+use super::{Limits, MetricType, ParseError, Parsed, ParsedLine, Types, number};
 
 /// Exemplar label sets may hold at most this many code points (names plus values).
 const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;

@@ -198,12 +198,10 @@ async fn record(
     let limits: &Limits = &args.limits;
     let prepared = outcome.and_then(|fetched| {
         let format = format_of(fetched.content_type.as_deref());
-        state
-            .prepare(&fetched.body, format, limits, t_ms)
-            .map(|p| {
-                let count = p.samples_scraped;
-                (p, count)
-            })
+        state.prepare(&fetched.body, format, limits, t_ms).map(|p| {
+            let count = p.samples_scraped;
+            (p, count)
+        })
     });
     let duration = started.elapsed();
     let report = |up: bool, samples_scraped: usize, series_added: usize| Report {

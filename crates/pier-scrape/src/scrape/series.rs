@@ -334,8 +334,7 @@ fn series_labels(
     let mut renamed: Vec<(String, String)> = Vec::new();
     for (name, value) in conflicts {
         let mut new_name = format!("exported_{name}");
-        while builder.contains_key(new_name.as_str())
-            || renamed.iter().any(|(n, _)| *n == new_name)
+        while builder.contains_key(new_name.as_str()) || renamed.iter().any(|(n, _)| *n == new_name)
         {
             new_name = format!("exported_{new_name}");
         }
@@ -440,8 +439,12 @@ mod tests {
     #[test]
     fn target_labels_are_attached_and_conflicts_exported() {
         let mut st = state();
-        let p = prep(&mut st, "m{job=\"other\",instance=\"x\",exported_job=\"y\",a=\"\"} 1\n", 1000)
-            .unwrap();
+        let p = prep(
+            &mut st,
+            "m{job=\"other\",instance=\"x\",exported_job=\"y\",a=\"\"} 1\n",
+            1000,
+        )
+        .unwrap();
         let l = &p.samples[0].labels;
         assert_eq!(l.get("job"), Some("web"));
         assert_eq!(l.get("instance"), Some("127.0.0.1:9100"));
@@ -566,7 +569,10 @@ m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
         // (le="1") are not what the line means any more.
         let body = "# TYPE h histogram\nm{a=\"2\"} 1\nh_bucket{le=\"1\"} 1\n";
         let p = prep(&mut st, body, 3000).unwrap();
-        assert_eq!(find(&p.samples, "h_bucket")[0].labels.get("le"), Some("1.0"));
+        assert_eq!(
+            find(&p.samples, "h_bucket")[0].labels.get("le"),
+            Some("1.0")
+        );
         assert_eq!(p.series_added, 1);
         assert_eq!(st.cached_series(), 3);
         st.commit(p, 3000);
@@ -610,7 +616,12 @@ m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
         st.commit(p, 2000);
         assert_eq!(st.cached_series(), 1);
         // Both spellings in one scrape: the first sample wins.
-        let p = prep(&mut st, "m{a=\"1\",b=\"2\"} 1\nm{b=\"2\",a=\"1\"} 2\n", 3000).unwrap();
+        let p = prep(
+            &mut st,
+            "m{a=\"1\",b=\"2\"} 1\nm{b=\"2\",a=\"1\"} 2\n",
+            3000,
+        )
+        .unwrap();
         assert_eq!(p.samples.len(), 1);
         assert_eq!(p.samples[0].value, 1.0);
     }

@@ -9,9 +9,9 @@
 pub mod series;
 
 use crate::chunk::XorChunk;
+use crate::error::TsdbError;
 use crate::index::{Index, IndexError, Labels, Matcher, SeriesRef};
 use crate::paged::PagedVec;
-use crate::error::TsdbError;
 use crate::wal::checkpoint::CheckpointWriter;
 pub use series::{ChunkLimits, MemSeries, SampleCheck, check_sample};
 use std::sync::Arc;
