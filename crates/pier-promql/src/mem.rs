@@ -83,7 +83,7 @@ impl Storage for MemStorage {
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, TsdbError> {
         let mut names: Vec<String> = self
             .matching(matchers)
-            .flat_map(|(labels, _)| labels.iter().map(|l| l.name.clone()))
+            .flat_map(|(labels, _)| labels.iter().map(|l| l.name.to_string()))
             .collect();
         names.sort();
         names.dedup();

@@ -74,14 +74,18 @@ pub fn without_metric_name(labels: &Labels) -> Labels {
         labels
             .iter()
             .filter(|l| l.name != "__name__")
-            .cloned()
+            .map(Label::from)
             .collect(),
     )
 }
 
 /// `labels` with `name` set to `value` (removed when `value` is empty).
 pub fn with_label(labels: &Labels, name: &str, value: &str) -> Labels {
-    let mut out: Vec<Label> = labels.iter().filter(|l| l.name != name).cloned().collect();
+    let mut out: Vec<Label> = labels
+        .iter()
+        .filter(|l| l.name != name)
+        .map(Label::from)
+        .collect();
     if !value.is_empty() {
         let at = out.partition_point(|l| l.name.as_str() < name);
         out.insert(
@@ -100,8 +104,8 @@ pub fn keep_labels(labels: &Labels, names: &[String]) -> Labels {
     labels_from_sorted(
         labels
             .iter()
-            .filter(|l| names.contains(&l.name))
-            .cloned()
+            .filter(|l| names.iter().any(|n| n == l.name))
+            .map(Label::from)
             .collect(),
     )
 }
@@ -111,8 +115,8 @@ pub fn drop_labels(labels: &Labels, names: &[String]) -> Labels {
     labels_from_sorted(
         labels
             .iter()
-            .filter(|l| !names.contains(&l.name))
-            .cloned()
+            .filter(|l| !names.iter().any(|n| n == l.name))
+            .map(Label::from)
             .collect(),
     )
 }

@@ -1,6 +1,6 @@
 //! Memory per active series with series scraped live, measured the way `scripts/bench-tsdb`
-//! measures the daemon, but in one process with an allocation-counting allocator (the system allocator; the daemon
-//! uses jemalloc, so RSS differs there): a store
+//! measures the daemon, but in one process with the daemon's allocator (jemalloc with its
+//! background thread) wrapped to count live heap bytes: a store
 //! (fsync on, blocks of `--block-ms`), a [`ScrapeManager`] scraping `--url` every
 //! `--interval-ms` into it through a sink like the daemon's, and maintenance every half block.
 //! Prints live heap bytes and RSS: the idle baseline (before the first scrape), then the mean
@@ -15,22 +15,55 @@
 //! (URL, series, scrape interval ms, block ms, seconds.) A 250 ms interval with 15 s blocks
 //! keeps the 60 samples per block of the benchmark's 1 s / 1 min in a quarter of the time.
 
-use std::alloc::System;
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pier_scrape::exposition::Limits;
 use pier_scrape::scrape::{SampleSink, ScrapeManager, ScrapedSample, Target};
 use pier_tsdb::{Tsdb, TsdbOptions};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use tikv_jemallocator::Jemalloc;
 
-/// The system allocator, counting (live heap = allocated - freed).
+/// jemalloc, counting the bytes asked for (live heap = allocated - freed).
+struct Counting {
+    live: AtomicIsize,
+}
+
+// Forwards every call to jemalloc unchanged; only counts sizes.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.live
+            .fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { Jemalloc.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        self.live
+            .fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { Jemalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        self.live
+            .fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { Jemalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        self.live.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        unsafe { Jemalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
 #[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+static GLOBAL: Counting = Counting {
+    live: AtomicIsize::new(0),
+};
 
 fn live_heap() -> f64 {
-    let s = GLOBAL.stats();
-    s.bytes_allocated as f64 - s.bytes_deallocated as f64
+    GLOBAL.live.load(Ordering::Relaxed) as f64
 }
 
 /// The daemon's sink: one appender and commit per scrape.
@@ -38,11 +71,10 @@ struct Sink(Arc<Tsdb>);
 
 impl SampleSink for Sink {
     fn write(&self, batch: Vec<ScrapedSample>) -> Result<(), String> {
-        let mut appender = self.0.appender();
-        for s in &batch {
-            let _ = appender.append(&s.labels, s.t_ms, s.value);
-        }
-        appender.commit().map(|_| ()).map_err(|e| e.to_string())
+        self.0
+            .commit_batch(batch.iter().map(|s| (&s.labels, s.t_ms, s.value)))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 

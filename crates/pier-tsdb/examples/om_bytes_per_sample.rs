@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if std::env::var_os("PRINT_XOR_CHUNKS").is_some() {
             print_xor_chunks(b)?;
         }
-        for r in 0..b.index().len() as u64 {
+        for r in 0..b.index().len() as u32 {
             for c in b.chunks_of(SeriesRef(r)) {
                 let rec = b.read_record(c)?;
                 let (start, _) = record_data(&rec)?;
@@ -167,7 +167,7 @@ fn du_sb(dir: &Path) -> Result<u64, Box<dyn std::error::Error>> {
 
 /// Lists a block's XOR chunks on stderr.
 fn print_xor_chunks(b: &Block) -> Result<(), Box<dyn std::error::Error>> {
-    for r in 0..b.index().len() as u64 {
+    for r in 0..b.index().len() as u32 {
         let r = SeriesRef(r);
         for c in b.chunks_of(r) {
             let (encoding, data) = b.read_chunk(c)?;

@@ -13,8 +13,9 @@
 //! see either the blocks and head from before a cut or those after it, never data twice or
 //! not at all. A cut holds the WAL lock (pausing commits) and the head's write lock only to
 //! truncate the head and swap in the new block — the block itself is written before, with
-//! no lock held — and the WAL lock a moment longer to start a new segment and snapshot the
-//! head for the checkpoint, which is then written without locks.
+//! no lock held — and the WAL lock a moment longer to start a new segment and stream the
+//! head into the checkpoint file (into the page cache through a small buffer, instead of
+//! copying the head), which is then fsynced and renamed without locks.
 //!
 //! # Time bounds
 //!
@@ -246,7 +247,7 @@ impl Tsdb {
             .max()
             .unwrap_or(i64::MIN);
 
-        let mut head = Head::new(options.samples_per_chunk);
+        let mut head = Head::new(options.samples_per_chunk, options.block_range_ms);
         let mut refs: HashMap<u64, SeriesRef> = HashMap::new();
         let checkpoints = checkpoint::list(&wal_dir)?;
         let after = checkpoints.last().copied().unwrap_or(0);
@@ -506,7 +507,8 @@ impl Tsdb {
         report.cut_write_time += started.elapsed();
 
         let paused = Instant::now();
-        let (n, snapshot) = {
+        let wal_dir = self.dir.join("wal");
+        let checkpoint = {
             let mut wal = self.lock_wal();
             {
                 let mut head = self.write_head();
@@ -520,16 +522,23 @@ impl Tsdb {
                 }
             }
             let n = wal.cut_for_checkpoint()?;
-            (n, self.read_head().checkpoint_series())
+            if n > 0 {
+                // Streamed from the head into the file's page cache while commits wait (no
+                // copy of the head); flushed and fsynced below without locks.
+                let mut w = checkpoint::CheckpointWriter::create(&wal_dir, n)?;
+                self.read_head().write_checkpoint(&mut w)?;
+                Some((n, w))
+            } else {
+                None
+            }
         };
         report.max_commit_pause = report.max_commit_pause.max(paused.elapsed());
         if block.is_some() {
             report.blocks_written += 1;
             Counters::add(&self.counters.head_cuts, 1);
         }
-        if n > 0 {
-            let wal_dir = self.dir.join("wal");
-            let bytes = checkpoint::write(&wal_dir, n, &snapshot)?;
+        if let Some((n, w)) = checkpoint {
+            let bytes = w.finish()?;
             self.checkpoint_bytes.store(bytes, Ordering::Relaxed);
             let (gone_bytes, gone) = checkpoint::delete_replaced(&wal_dir, n)?;
             self.lock_wal().forget(gone_bytes, gone);

@@ -9,13 +9,15 @@
 //! - [`index`]: label sets, label matchers with Prometheus semantics, and the in-memory
 //!   inverted index (postings) that resolves matchers to series.
 //! - [`head`]: the in-memory series and their chunks (plain data, no locks or I/O).
+//! - `paged`: a vector in fixed-size pages for per-series data (no doubling slack).
 //! - [`wal`]: the write-ahead log format, writer and replay (format in its docs).
 //! - [`block`]: immutable blocks on disk (format in its docs), the block writer, the
 //!   compaction planner and merge.
 //! - [`storage`]: the read trait and the lazy per-series cursor over head and block chunks.
-//! - `db`, `appender`, `error`: [`Tsdb`] (open, replay, cutting the head into blocks, WAL
-//!   checkpoints, compaction, retention, stats, locking), [`Appender`] (buffer, validate,
-//!   commit) and the error types.
+//! - `db`, `appender`, `batch`, `error`: [`Tsdb`] (open, replay, cutting the head into
+//!   blocks, WAL checkpoints, compaction, retention, stats, locking), [`Appender`] (buffer,
+//!   validate, commit), [`Tsdb::commit_batch`] (a scrape's batch committed without a copy)
+//!   and the error types.
 //!
 //! ```
 //! use pier_tsdb::{Labels, Matcher, Storage, Tsdb, TsdbOptions};
@@ -32,12 +34,14 @@
 //! ```
 
 mod appender;
+mod batch;
 pub mod block;
 pub mod chunk;
 mod db;
 mod error;
 pub mod head;
 pub mod index;
+mod paged;
 pub mod storage;
 pub mod wal;
 

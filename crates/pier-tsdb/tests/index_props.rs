@@ -69,7 +69,7 @@ proptest! {
             prop_assert_eq!(ix.get_ref(s), Some(*r));
             prop_assert_eq!(ix.labels(*r), Some(s));
         }
-        let mut want: Vec<SeriesRef> = (0..ix.len() as u64)
+        let mut want: Vec<SeriesRef> = (0..ix.len() as u32)
             .map(SeriesRef)
             .filter(|&r| {
                 let l = ix.labels(r).unwrap();
@@ -80,7 +80,7 @@ proptest! {
         prop_assert_eq!(ix.select(&matchers), want);
 
         // label_names / label_values agree with the stored series.
-        let mut names: Vec<&str> = all.iter().flat_map(|l| l.iter().map(|x| x.name.as_str())).collect();
+        let mut names: Vec<&str> = all.iter().flat_map(|l| l.iter().map(|x| x.name)).collect();
         names.sort();
         names.dedup();
         prop_assert_eq!(ix.label_names(), names);

@@ -89,9 +89,9 @@ pub fn write_labels(out: &mut String, labels: &Labels) {
         if i > 0 {
             out.push(',');
         }
-        write_str(out, &label.name);
+        write_str(out, label.name);
         out.push(':');
-        write_str(out, &label.value);
+        write_str(out, label.value);
     }
     out.push('}');
 }

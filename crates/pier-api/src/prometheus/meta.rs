@@ -65,7 +65,7 @@ pub async fn labels(State(ctx): Ctx, params: Params) -> Result<PromData, PromErr
             start,
             end,
             |storage, set| storage.label_names(set),
-            |labels, out| out.extend(labels.iter().map(|l| l.name.clone())),
+            |labels, out| out.extend(labels.iter().map(|l| l.name.to_string())),
         )
     })
     .await?

@@ -85,7 +85,7 @@ impl Grouping {
     fn key(&self, labels: &Labels) -> Vec<u8> {
         let mut key = Vec::new();
         for l in labels.iter() {
-            let listed = self.names.contains(&l.name);
+            let listed = self.names.iter().any(|n| n == l.name);
             let part = if self.without {
                 !listed && l.name != "__name__"
             } else {

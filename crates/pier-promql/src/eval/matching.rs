@@ -86,7 +86,7 @@ impl Matching {
     /// The match signature of a series.
     pub fn signature(&self, labels: &Labels) -> Vec<u8> {
         let mut sig = Vec::new();
-        for l in labels.iter().filter(|l| self.matches_on(&l.name)) {
+        for l in labels.iter().filter(|l| self.matches_on(l.name)) {
             sig.extend_from_slice(l.name.as_bytes());
             sig.push(0xff);
             sig.extend_from_slice(l.value.as_bytes());
@@ -100,8 +100,8 @@ impl Matching {
         labels_from_sorted(
             labels
                 .iter()
-                .filter(|l| self.matches_on(&l.name))
-                .cloned()
+                .filter(|l| self.matches_on(l.name))
+                .map(Label::from)
                 .collect(),
         )
     }
@@ -115,12 +115,12 @@ impl Matching {
             .filter(|l| {
                 self.card != Card::OneToOne
                     || (if self.on {
-                        self.in_names(&l.name)
+                        self.in_names(l.name)
                     } else {
-                        !self.in_names(&l.name)
+                        !self.in_names(l.name)
                     })
             })
-            .cloned()
+            .map(Label::from)
             .collect();
         for name in &self.include {
             out.retain(|l| l.name != *name);

@@ -95,7 +95,7 @@ fn extrapolate(
 /// searching (this runs for every series at every step).
 fn metric_name(labels: &Labels) -> Option<&str> {
     match labels.iter().next() {
-        Some(first) if first.name == "__name__" => Some(&first.value),
+        Some(first) if first.name == "__name__" => Some(first.value),
         _ => labels.metric_name(),
     }
 }

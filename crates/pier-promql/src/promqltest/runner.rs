@@ -177,9 +177,9 @@ fn nhcb_labels(labels: &Labels) -> Option<Labels> {
     labels.get("le")?;
     Labels::from_pairs(labels.iter().filter(|l| l.name != "le").map(|l| {
         if l.name == "__name__" {
-            (l.name.clone(), name.to_string())
+            (l.name, name)
         } else {
-            (l.name.clone(), l.value.clone())
+            (l.name, l.value)
         }
     }))
     .ok()

@@ -1,6 +1,7 @@
 //! Parses what a scrape target answers — the Prometheus text format 0.0.4 and OpenMetrics 1.0
 //! text — into flat samples plus family metadata, and writes OpenMetrics back. Owns the public
-//! types, the entry point [`parse`], content negotiation ([`SCRAPE_ACCEPT`], [`format_of`]) and
+//! types, the entry points [`parse`] (a whole [`Parsed`] payload) and `parse_each` (sample by
+//! sample out of one reused buffer, for the scrape loop), content negotiation ([`SCRAPE_ACCEPT`], [`format_of`]) and
 //! the error type. Knows nothing of HTTP clients, targets, relabelling or storage: bytes in,
 //! [`Parsed`] out, and never a panic whatever the bytes.
 
@@ -135,6 +136,53 @@ impl ParseError {
     }
 }
 
+/// The `# TYPE`s declared so far in a payload, by family (the name on the `# TYPE` line).
+#[derive(Debug, Default)]
+pub(crate) struct Types(std::collections::HashMap<String, MetricType>);
+
+impl Types {
+    pub(crate) fn set(&mut self, family: &str, kind: MetricType) {
+        match self.0.get_mut(family) {
+            Some(k) => *k = kind,
+            None => {
+                self.0.insert(family.to_string(), kind);
+            }
+        }
+    }
+
+    /// The declared type of `family` (`Unknown` when none was declared yet).
+    pub(crate) fn get(&self, family: &str) -> MetricType {
+        self.0.get(family).copied().unwrap_or(MetricType::Unknown)
+    }
+}
+
+/// One sample as `parse_each` hands it out.
+pub(crate) struct ParsedLine<'a> {
+    /// The sample (a buffer reused from line to line).
+    pub sample: &'a Sample,
+    /// The series as written on the line: the metric name and the label set, byte for byte
+    /// (what a scrape cache can key on without looking at the labels).
+    pub series_text: &'a str,
+    /// The types declared before this line.
+    pub types: &'a Types,
+}
+
+/// Parses a scrape body like [`parse`], handing each sample to `on_sample` as soon as its line
+/// is checked instead of collecting them: one reused buffer, no allocation per sample. The
+/// whole body is still checked; after an error, the samples handed out must be discarded.
+pub(crate) fn parse_each(
+    body: &[u8],
+    format: Format,
+    limits: &Limits,
+    on_sample: impl FnMut(&ParsedLine<'_>) -> Result<(), ParseError>,
+) -> Result<Vec<Metadata>, ParseError> {
+    limits.check_body(body)?;
+    match format {
+        Format::PrometheusText => text::parse_each(body, limits, on_sample),
+        Format::OpenMetrics => openmetrics::parse_each_line(body, limits, on_sample),
+    }
+}
+
 /// Parses a scrape body in the given format, enforcing `limits`.
 pub fn parse(body: &[u8], format: Format, limits: &Limits) -> Result<Parsed, ParseError> {
     limits.check_body(body)?;
@@ -150,10 +198,10 @@ pub fn parse(body: &[u8], format: Format, limits: &Limits) -> Result<Parsed, Par
 pub(crate) fn parse_openmetrics_each(
     body: &[u8],
     limits: &Limits,
-    on_sample: impl FnMut(&Sample, usize) -> Result<(), ParseError>,
+    mut on_sample: impl FnMut(&Sample, usize) -> Result<(), ParseError>,
 ) -> Result<Vec<Metadata>, ParseError> {
     limits.check_body(body)?;
-    openmetrics::parse_each(body, limits, on_sample)
+    openmetrics::parse_each(body, limits, |line, number| on_sample(line.sample, number))
 }
 
 #[cfg(test)]

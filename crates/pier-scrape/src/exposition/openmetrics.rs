@@ -5,7 +5,7 @@
 
 use super::families::{Families, MetaLine, SampleLine};
 use super::line::{Cursor, Spacing, lines, unescape_help, utf8_line};
-use super::{Limits, MetricType, ParseError, Parsed, Sample, number};
+use super::{Limits, MetricType, ParseError, Parsed, ParsedLine, Types, number};
 
 /// Exemplar label sets may hold at most this many code points (names plus values).
 const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;
@@ -13,24 +13,34 @@ const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;
 /// Parses a whole OpenMetrics body.
 pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
     let mut samples = Vec::new();
-    let metadata = parse_each(body, limits, |sample, _| {
-        samples.push(sample.clone());
+    let metadata = parse_each(body, limits, |line, _| {
+        samples.push(line.sample.clone());
         Ok(())
     })?;
     Ok(Parsed { samples, metadata })
 }
 
+/// [`parse_each`] without the line numbers.
+pub(crate) fn parse_each_line(
+    body: &[u8],
+    limits: &Limits,
+    mut on_sample: impl FnMut(&ParsedLine<'_>) -> Result<(), ParseError>,
+) -> Result<Vec<super::Metadata>, ParseError> {
+    parse_each(body, limits, |line, _| on_sample(line))
+}
+
 /// Parses a whole OpenMetrics body, handing each sample to `on_sample` (with its 1-based line
-/// number) as soon as its line is checked, and returns the metadata. The same [`Sample`] buffer
+/// number) as soon as its line is checked, and returns the metadata. The same `Sample` buffer
 /// is reused from line to line, so reading a body allocates nothing per sample once the
 /// buffer has grown. The whole body is still checked: an error after some samples were handed
 /// out means the caller must discard them.
 pub(crate) fn parse_each(
     body: &[u8],
     limits: &Limits,
-    mut on_sample: impl FnMut(&Sample, usize) -> Result<(), ParseError>,
+    mut on_sample: impl FnMut(&ParsedLine<'_>, usize) -> Result<(), ParseError>,
 ) -> Result<Vec<super::Metadata>, ParseError> {
     let mut families = Families::default();
+    let mut types = Types::default();
     let mut count = 0usize;
     let mut last_line = 0;
     let ends_with_newline = body.ends_with(b"\n");
@@ -51,12 +61,21 @@ pub(crate) fn parse_each(
         }
         if line.starts_with('#') {
             let meta = metadata_line(&mut cursor)?;
+            if let MetaLine::Type { name, kind } = &meta {
+                types.set(name, *kind);
+            }
             families.metadata(number, meta)?;
             continue;
         }
         sample_line(&mut cursor, limits, &mut sample)?;
         families.sample(number, &sample)?;
-        on_sample(&sample.sample, number)?;
+        let parsed = ParsedLine {
+            sample: &sample.sample,
+            // The series ends at the space before the value.
+            series_text: &line[..sample.value_at.saturating_sub(1)],
+            types: &types,
+        };
+        on_sample(&parsed, number)?;
         count += 1;
         limits.check_sample_count(count, number)?;
     }

@@ -6,12 +6,30 @@
 use std::collections::HashMap;
 
 use super::line::{Cursor, Spacing, lines, unescape_help, utf8_line};
-use super::{Limits, Metadata, MetricType, ParseError, Parsed, Sample, number};
+use super::{Limits, Metadata, MetricType, ParseError, Parsed, ParsedLine, Sample, Types, number};
 
 /// Parses a whole text-format body.
 pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
+    let mut samples = Vec::new();
+    let metadata = parse_each(body, limits, |line| {
+        samples.push(line.sample.clone());
+        Ok(())
+    })?;
+    Ok(Parsed { samples, metadata })
+}
+
+/// Parses a whole text-format body, handing each sample to `on_sample` as soon as its line is
+/// checked (the same [`Sample`] buffer reused from line to line), and returns the metadata.
+pub(crate) fn parse_each(
+    body: &[u8],
+    limits: &Limits,
+    mut on_sample: impl FnMut(&ParsedLine<'_>) -> Result<(), ParseError>,
+) -> Result<Vec<Metadata>, ParseError> {
     let mut parsed = Parsed::default();
     let mut metadata = MetadataIndex::default();
+    let mut types = Types::default();
+    let mut sample = Sample::default();
+    let mut count = 0usize;
     for (number, bytes) in lines(body) {
         let Some(line) = significant(number, bytes)? else {
             continue;
@@ -19,13 +37,22 @@ pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
         let mut cursor = Cursor::new(number, line);
         cursor.skip_blanks();
         if cursor.peek() == Some(b'#') {
-            metadata_line(&mut cursor, &mut parsed, &mut metadata)?;
+            if let Some((family, kind)) = metadata_line(&mut cursor, &mut parsed, &mut metadata)? {
+                types.set(&family, kind);
+            }
         } else {
-            parsed.samples.push(sample_line(&mut cursor, limits)?);
-            limits.check_sample_count(parsed.samples.len(), number)?;
+            let start = cursor.pos();
+            let end = sample_line(&mut cursor, limits, &mut sample)?;
+            count += 1;
+            limits.check_sample_count(count, number)?;
+            on_sample(&ParsedLine {
+                sample: &sample,
+                series_text: &line[start..end],
+                types: &types,
+            })?;
         }
     }
-    Ok(parsed)
+    Ok(parsed.metadata)
 }
 
 /// The line as UTF-8 with trailing blanks removed, or `None` for lines to skip: blank lines and
@@ -61,11 +88,13 @@ struct MetadataIndex {
     by_name: HashMap<String, (usize, bool, bool)>,
 }
 
+/// Reads a `# HELP` or `# TYPE` line into `parsed`; returns the family and type a `# TYPE`
+/// line declares.
 fn metadata_line(
     cursor: &mut Cursor<'_>,
     parsed: &mut Parsed,
     index: &mut MetadataIndex,
-) -> Result<(), ParseError> {
+) -> Result<Option<(String, MetricType)>, ParseError> {
     cursor.expect(b'#', "'#'")?;
     cursor.skip_blanks();
     let is_help = cursor.eat_str("HELP");
@@ -98,14 +127,15 @@ fn metadata_line(
             return Err(cursor.error(format!("expected a blank after {name}")));
         }
         meta.help = Some(unescape_help(cursor.rest(), false));
+        Ok(None)
     } else {
         if entry.2 {
             return Err(cursor.error_at(0, format!("second TYPE line for metric {name}")));
         }
         entry.2 = true;
         meta.kind = metric_type(cursor)?;
+        Ok(Some((name, meta.kind)))
     }
-    Ok(())
 }
 
 /// The type word of a `# TYPE` line, which must end the line.
@@ -137,17 +167,25 @@ fn metric_type(cursor: &mut Cursor<'_>) -> Result<MetricType, ParseError> {
     Ok(kind)
 }
 
-/// `name[{labels}] value [timestamp]`, blanks and tabs allowed between tokens.
-fn sample_line(cursor: &mut Cursor<'_>, limits: &Limits) -> Result<Sample, ParseError> {
-    let name = cursor.metric_name()?.to_string();
+/// `name[{labels}] value [timestamp]`, blanks and tabs allowed between tokens, read into
+/// `out` (reusing its buffers). Returns where the series (name and label set) ends.
+fn sample_line(
+    cursor: &mut Cursor<'_>,
+    limits: &Limits,
+    out: &mut Sample,
+) -> Result<usize, ParseError> {
+    let name = cursor.metric_name()?;
+    out.name.clear();
+    out.name.push_str(name);
+    let mut series_end = cursor.pos();
     cursor.skip_blanks();
-    let labels = if cursor.peek() == Some(b'{') {
-        let labels = cursor.label_set(Spacing::Lenient, limits)?;
+    if cursor.peek() == Some(b'{') {
+        cursor.label_set_into(Spacing::Lenient, limits, &mut out.labels)?;
+        series_end = cursor.pos();
         cursor.skip_blanks();
-        labels
     } else {
-        Vec::new()
-    };
+        out.labels.clear();
+    }
     let value_at = cursor.pos();
     let token = cursor.take_until(b" \t");
     if token.is_empty() {
@@ -165,12 +203,9 @@ fn sample_line(cursor: &mut Cursor<'_>, limits: &Limits) -> Result<Sample, Parse
     } else {
         Some(timestamp(cursor)?)
     };
-    Ok(Sample {
-        name,
-        labels,
-        value,
-        timestamp_ms,
-    })
+    out.value = value;
+    out.timestamp_ms = timestamp_ms;
+    Ok(series_end)
 }
 
 fn timestamp(cursor: &mut Cursor<'_>) -> Result<i64, ParseError> {

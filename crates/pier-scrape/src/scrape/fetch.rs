@@ -34,16 +34,19 @@ pub(crate) fn timeout_header(timeout: Duration) -> String {
 }
 
 /// GETs `url`. Fails unless the status is 200 (as Prometheus requires), the whole exchange ends
-/// within `timeout`, and the body is at most `max_body_bytes` (`0` = unlimited).
+/// within `timeout`, and the body is at most `max_body_bytes` (`0` = unlimited). The body's
+/// buffer is sized from the `Content-Length`, or else from `size_hint` (the previous body's
+/// size), so that it is not grown by doubling.
 pub(crate) async fn fetch(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
     max_body_bytes: usize,
+    size_hint: usize,
 ) -> Result<Fetched, String> {
     match tokio::time::timeout(
         timeout,
-        fetch_unbounded(client, url, timeout, max_body_bytes),
+        fetch_unbounded(client, url, timeout, max_body_bytes, size_hint),
     )
     .await
     {
@@ -60,6 +63,7 @@ async fn fetch_unbounded(
     url: &str,
     timeout: Duration,
     max_body_bytes: usize,
+    size_hint: usize,
 ) -> Result<Fetched, String> {
     let parsed =
         reqwest::Url::parse(url).map_err(|e| format!("invalid scrape URL {url:?}: {e}"))?;
@@ -96,7 +100,16 @@ async fn fetch_unbounded(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut body = Vec::new();
+    let expected = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(size_hint + size_hint / 16);
+    let cap = if max_body_bytes == 0 {
+        expected
+    } else {
+        expected.min(max_body_bytes)
+    };
+    let mut body = Vec::with_capacity(cap.min(64 << 20));
     while let Some(chunk) = response
         .chunk()
         .await

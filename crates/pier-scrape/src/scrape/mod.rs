@@ -12,6 +12,7 @@
 //! says so in the docs of the item concerned (first scrape at once, the stop-time staleness
 //! markers).
 
+mod cache;
 mod fetch;
 mod manager;
 mod scrape_loop;

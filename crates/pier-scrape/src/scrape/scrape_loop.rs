@@ -21,7 +21,7 @@ use super::series::{Report, SeriesState};
 use super::target::target_labels;
 use super::timing::{self, Aligner, unix_millis, unix_nanos};
 use super::{Health, SampleSink, ScrapedSample, Target, TargetHealth};
-use crate::exposition::{Limits, format_of, parse};
+use crate::exposition::{Limits, format_of};
 
 /// How often and how long a loop scrapes; the running loop picks up changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,8 @@ pub(crate) async fn run(mut args: LoopArgs) {
     let mut aligner = Aligner::new(cadence.interval);
     let mut next: Option<tokio::time::Instant> = None;
     let mut first = true;
+    // The previous body's size, to size the next one's buffer.
+    let mut body_hint = 0usize;
     'run: loop {
         if let Some(at) = next {
             tokio::select! {
@@ -136,10 +138,12 @@ pub(crate) async fn run(mut args: LoopArgs) {
 
         let outcome = tokio::select! {
             _ = stop_signal(&mut args.stop) => break 'run,
-            outcome = scrape_once(&args.client, &args.target.url, cadence.timeout, &args.limits) => outcome,
+            outcome = fetch::fetch(&args.client, &args.target.url, cadence.timeout, args.limits.max_body_bytes, body_hint) => outcome,
         };
-        let duration = started.elapsed();
-        record(&args, &mut state, outcome, started_at, t_ms, duration).await;
+        if let Ok(fetched) = &outcome {
+            body_hint = fetched.body.len();
+        }
+        record(&args, &mut state, outcome, started_at, t_ms, started).await;
 
         next = Some(match next {
             None => {
@@ -181,31 +185,25 @@ fn stopped(stop: &watch::Receiver<bool>) -> bool {
     *stop.borrow() || stop.has_changed().is_err()
 }
 
-/// One fetch and parse.
-async fn scrape_once(
-    client: &reqwest::Client,
-    url: &str,
-    timeout: Duration,
-    limits: &Limits,
-) -> Result<crate::exposition::Parsed, String> {
-    let fetched = fetch::fetch(client, url, timeout, limits.max_body_bytes).await?;
-    let format = format_of(fetched.content_type.as_deref());
-    parse(&fetched.body, format, limits).map_err(|e| e.to_string())
-}
-
-/// Turns a scrape's outcome into one batch, updates the health record, writes the batch.
+/// Parses a fetched body into one batch (the scrape's duration covers fetch and parse),
+/// updates the health record, writes the batch.
 async fn record(
     args: &LoopArgs,
     state: &mut SeriesState,
-    outcome: Result<crate::exposition::Parsed, String>,
+    outcome: Result<fetch::Fetched, String>,
     started_at: SystemTime,
     t_ms: i64,
-    duration: Duration,
+    started: Instant,
 ) {
-    let prepared = outcome.and_then(|parsed| {
-        let count = parsed.samples.len();
-        state.prepare(&parsed, t_ms).map(|p| (p, count))
+    let limits: &Limits = &args.limits;
+    let prepared = outcome.and_then(|fetched| {
+        let format = format_of(fetched.content_type.as_deref());
+        state.prepare(&fetched.body, format, limits, t_ms).map(|p| {
+            let count = p.samples_scraped;
+            (p, count)
+        })
     });
+    let duration = started.elapsed();
     let report = |up: bool, samples_scraped: usize, series_added: usize| Report {
         up,
         duration_seconds: duration.as_secs_f64(),

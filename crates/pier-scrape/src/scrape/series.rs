@@ -2,15 +2,18 @@
 //! (target labels attached, conflicting exposed labels renamed `exported_<name>`, `le` and
 //! `quantile` values normalised as Prometheus 3 does), timestamps (explicit ones honoured), the
 //! synthetic series, and staleness — remembering the previous scrape's series to mark the ones
-//! that vanished, and everything at the end of the run. Pure: no I/O, no clock.
-
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
+//! that vanished, and everything at the end of the run. No I/O, no clock.
+//!
+//! A scrape is read line by line out of the body ([`crate::exposition`]'s reused buffer) into
+//! the target's [`SeriesCache`]: a line whose series text was seen before, and whose cached
+//! labels are checked to be what it means, costs no allocation; only new series build a label
+//! set. The batch of samples for the store is the one thing a scrape allocates.
 
 use pier_tsdb::{Labels, STALE_NAN};
 
 use super::ScrapedSample;
-use crate::exposition::{MetricType, Parsed, Sample};
+use super::cache::{Seen, SeriesCache};
+use crate::exposition::{Format, Limits, MetricType, ParseError, Sample, Types, parse_each};
 
 /// The synthetic series every scrape writes, in the order written.
 pub(crate) const SYNTHETIC: [&str; 5] = [
@@ -35,12 +38,10 @@ pub(crate) struct Report {
 pub(crate) struct Prepared {
     /// Exposed samples, then staleness markers for the previous scrape's vanished series.
     pub samples: Vec<ScrapedSample>,
+    /// Sample lines in the body (repeats included).
+    pub samples_scraped: usize,
     /// Series new since the previous scrape.
     pub series_added: usize,
-    /// Series of this scrape, `true` when tracked for staleness (no explicit timestamp).
-    current: HashMap<Labels, bool>,
-    /// This scrape's label sets by the hash of the sample's name and labels as exposed.
-    by_sample: HashMap<u64, Labels>,
 }
 
 /// One target's series memory.
@@ -50,14 +51,12 @@ pub(crate) struct SeriesState {
     target_labels: Vec<(String, String)>,
     /// The synthetic series' label sets, in [`SYNTHETIC`] order.
     synthetic: Vec<Labels>,
-    /// Series of the previous stored scrape; `true` when tracked for staleness. Series with an
-    /// explicit timestamp are not tracked, as in Prometheus: their owner decides when they end.
-    previous: HashMap<Labels, bool>,
-    /// The label sets of the previous stored scrape by the hash of the exposed name and labels
-    /// ([`sample_hash`]), so that a series seen before does not build its label set again;
-    /// a hit is checked against the sample ([`SeriesState::is_series_of`]), so a hash
-    /// collision costs only the slow path.
-    by_sample: HashMap<u64, Labels>,
+    /// The series of the latest scrapes, by series text, with their staleness state. Series
+    /// with an explicit timestamp are not tracked for staleness, as in Prometheus: their owner
+    /// decides when they end.
+    cache: SeriesCache,
+    /// How many samples the latest batch held, to size the next one.
+    last_batch: usize,
     /// Timestamp of the latest sample written, so end-of-run markers never precede it.
     last_t_ms: Option<i64>,
 }
@@ -66,6 +65,23 @@ impl SeriesState {
     /// `target_labels` as made by `target::target_labels`. Fails when a target label name is not
     /// a valid Prometheus label name.
     pub fn new(target_labels: Vec<(String, String)>) -> Result<SeriesState, String> {
+        Self::with_cache(target_labels, SeriesCache::new())
+    }
+
+    /// Like [`SeriesState::new`], hashing series texts with `text_hash` (tests force
+    /// collisions with it).
+    #[cfg(test)]
+    fn with_text_hash(
+        target_labels: Vec<(String, String)>,
+        text_hash: fn(&std::hash::RandomState, &str) -> u64,
+    ) -> Result<SeriesState, String> {
+        Self::with_cache(target_labels, SeriesCache::with_text_hash(text_hash))
+    }
+
+    fn with_cache(
+        target_labels: Vec<(String, String)>,
+        cache: SeriesCache,
+    ) -> Result<SeriesState, String> {
         let synthetic = SYNTHETIC
             .iter()
             .map(|name| {
@@ -81,91 +97,101 @@ impl SeriesState {
         Ok(SeriesState {
             target_labels,
             synthetic,
-            previous: HashMap::new(),
-            by_sample: HashMap::new(),
+            cache,
+            last_batch: 0,
             last_t_ms: None,
         })
     }
 
-    /// Turns a parsed scrape taken at `t_ms` into samples plus staleness markers for the previous
-    /// scrape's series that are gone. Fails (and changes nothing) when a sample's labels cannot
-    /// form a series.
-    pub fn prepare(&self, parsed: &Parsed, t_ms: i64) -> Result<Prepared, String> {
-        let kinds: HashMap<&str, MetricType> = parsed
-            .metadata
-            .iter()
-            .map(|m| (m.family.as_str(), m.kind))
-            .collect();
-        let mut samples = Vec::with_capacity(parsed.samples.len() + self.previous.len());
-        let mut current: HashMap<Labels, bool> = HashMap::with_capacity(parsed.samples.len());
-        let mut by_sample: HashMap<u64, Labels> = HashMap::with_capacity(parsed.samples.len());
-        for sample in &parsed.samples {
-            let hash = sample_hash(sample);
-            let known = self
-                .by_sample
-                .get(&hash)
-                .filter(|l| self.is_series_of(l, sample, &kinds));
-            let labels = match known {
-                Some(labels) => labels.clone(),
-                None => {
-                    let labels = self.series_labels(sample, &kinds)?;
-                    // The previous scrape's label set, if it had this series: the store keeps
-                    // the label set it first saw, so reusing it keeps one copy in memory.
-                    match self.previous.get_key_value(&labels) {
-                        Some((known, _)) => known.clone(),
-                        None => labels,
+    /// Number of series the state holds (for tests and diagnostics).
+    #[cfg(test)]
+    pub fn cached_series(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Parses a scrape body taken at `t_ms` into samples plus staleness markers for the
+    /// previous scrape's series that are gone. Fails when the body does not parse or a
+    /// sample's labels cannot form a series; the previous scrape is then still the one
+    /// [`SeriesState::fail`] marks stale.
+    pub fn prepare(
+        &mut self,
+        body: &[u8],
+        format: Format,
+        limits: &Limits,
+        t_ms: i64,
+    ) -> Result<Prepared, String> {
+        self.cache.begin();
+        let mut samples = Vec::with_capacity(self.last_batch.max(16));
+        let (mut scraped, mut added) = (0usize, 0usize);
+        let mut bad_labels: Option<String> = None;
+        let Self {
+            target_labels,
+            cache,
+            ..
+        } = self;
+        let parsed = parse_each(body, format, limits, |line| {
+            scraped += 1;
+            let sample = line.sample;
+            let hash = cache.hash(line.series_text);
+            let found = cache.find_by_text(hash, |labels| {
+                is_series_of(target_labels, labels, sample, line.types)
+            });
+            let i = match found {
+                Some(i) => i,
+                None => match series_labels(target_labels, sample, line.types) {
+                    Ok(labels) => cache.find_or_insert(labels, hash),
+                    Err(message) => {
+                        bad_labels = Some(message);
+                        // Stops the parse; the message above is what is reported.
+                        return Err(ParseError::new(0, 0, String::new()));
                     }
-                }
+                },
             };
-            by_sample.insert(hash, labels.clone());
-            if current.contains_key(&labels) {
+            match cache.see(i, sample.timestamp_ms.is_none()) {
                 // A repeated series in one scrape: the first sample wins, as the storage would
                 // reject the second for the same timestamp.
-                continue;
+                Seen::Repeat => {}
+                Seen::First { added: new } => {
+                    added += usize::from(new);
+                    samples.push(ScrapedSample {
+                        labels: cache.labels(i).clone(),
+                        t_ms: sample.timestamp_ms.unwrap_or(t_ms),
+                        value: sample.value,
+                    });
+                }
             }
-            current.insert(labels.clone(), sample.timestamp_ms.is_none());
-            samples.push(ScrapedSample {
-                labels,
-                t_ms: sample.timestamp_ms.unwrap_or(t_ms),
-                value: sample.value,
-            });
+            Ok(())
+        });
+        if let Some(message) = bad_labels {
+            return Err(message);
         }
-        let series_added = current
-            .keys()
-            .filter(|l| !self.previous.contains_key(*l))
-            .count();
-        samples.extend(self.stale_markers(t_ms, |l| !current.contains_key(l)));
+        parsed.map_err(|e| e.to_string())?;
+        samples.extend(self.stale_markers(t_ms, false));
+        self.last_batch = samples.len() + SYNTHETIC.len();
         Ok(Prepared {
             samples,
-            series_added,
-            current,
-            by_sample,
+            samples_scraped: scraped,
+            series_added: added,
         })
     }
 
     /// Records a stored successful scrape taken at `t_ms`.
-    pub fn commit(&mut self, prepared: Prepared, t_ms: i64) {
-        self.previous = prepared.current;
-        self.by_sample = prepared.by_sample;
+    pub fn commit(&mut self, _prepared: Prepared, t_ms: i64) {
+        self.cache.commit();
         self.note_time(t_ms);
     }
 
     /// Records a scrape whose batch the sink refused: nothing of it is known to be stored, so
     /// the series to mark stale later are those of both scrapes.
-    pub fn commit_unstored(&mut self, prepared: Prepared) {
-        for (labels, tracked) in prepared.current {
-            let entry = self.previous.entry(labels).or_insert(tracked);
-            *entry |= tracked;
-        }
-        self.by_sample.extend(prepared.by_sample);
+    pub fn commit_unstored(&mut self, _prepared: Prepared) {
+        self.cache.commit_unstored();
     }
 
     /// A failed scrape at `t_ms`: staleness markers for every series of the previous scrape,
     /// which is then forgotten (Prometheus appends an empty scrape).
     pub fn fail(&mut self, t_ms: i64) -> Vec<ScrapedSample> {
-        let markers = self.stale_markers(t_ms, |_| true);
-        self.previous.clear();
-        self.by_sample.clear();
+        let markers = self.stale_markers(t_ms, true);
+        self.cache.forget_previous();
         self.note_time(t_ms);
         markers
     }
@@ -178,14 +204,13 @@ impl SeriesState {
             return Vec::new();
         };
         let t = t_ms.max(last.saturating_add(1));
-        let mut markers = self.stale_markers(t, |_| true);
+        let mut markers = self.stale_markers(t, true);
         markers.extend(self.synthetic.iter().map(|labels| ScrapedSample {
             labels: labels.clone(),
             t_ms: t,
             value: STALE_NAN,
         }));
-        self.previous.clear();
-        self.by_sample.clear();
+        self.cache.clear();
         self.last_t_ms = None;
         markers
     }
@@ -215,12 +240,13 @@ impl SeriesState {
         self.last_t_ms = Some(self.last_t_ms.map_or(t_ms, |last| last.max(t_ms)));
     }
 
-    fn stale_markers(&self, t_ms: i64, gone: impl Fn(&Labels) -> bool) -> Vec<ScrapedSample> {
+    /// Markers for the previous scrape's tracked series the current one lacks (all of them
+    /// when `all`), sorted by labels.
+    fn stale_markers(&self, t_ms: i64, all: bool) -> Vec<ScrapedSample> {
         let mut v: Vec<ScrapedSample> = self
-            .previous
-            .iter()
-            .filter(|(labels, tracked)| **tracked && gone(labels))
-            .map(|(labels, _)| ScrapedSample {
+            .cache
+            .vanished(all)
+            .map(|labels| ScrapedSample {
                 labels: labels.clone(),
                 t_ms,
                 value: STALE_NAN,
@@ -229,134 +255,118 @@ impl SeriesState {
         v.sort_by(|a, b| a.labels.cmp(&b.labels));
         v
     }
-
-    /// Whether `labels` is what [`SeriesState::series_labels`] makes of `sample`, checked
-    /// without building it. Only for samples whose labels do not clash with a target label
-    /// (false otherwise, sending them the slow way): then the series labels are exactly the
-    /// metric name, the target labels and the sample's non-empty labels (normalised).
-    fn is_series_of(
-        &self,
-        labels: &Labels,
-        sample: &Sample,
-        kinds: &HashMap<&str, MetricType>,
-    ) -> bool {
-        let target = |name: &str| {
-            self.target_labels
-                .binary_search_by(|(n, _)| n.as_str().cmp(name))
-                .ok()
-                .map(|i| self.target_labels[i].1.as_str())
-        };
-        let mut exposed = 0;
-        for (name, value) in &sample.labels {
-            if !value.is_empty() {
-                if target(name).is_some() {
-                    return false;
-                }
-                exposed += 1;
-            }
-        }
-        if labels.len() != 1 + self.target_labels.len() + exposed {
-            return false;
-        }
-        labels.iter().all(|l| {
-            if l.name == "__name__" {
-                return l.value == sample.name;
-            }
-            if let Some(v) = target(&l.name) {
-                return l.value == v;
-            }
-            match sample
-                .labels
-                .binary_search_by(|(n, _)| n.as_str().cmp(&l.name))
-            {
-                Ok(i) => {
-                    let (name, value) = &sample.labels[i];
-                    if name == "le" || name == "quantile" {
-                        l.value == normalize_label_value(sample, name, value, kinds)
-                    } else {
-                        l.value == *value
-                    }
-                }
-                Err(_) => false,
-            }
-        })
-    }
-
-    /// The series labels of an exposed sample (Prometheus's `mutateSampleLabels` with
-    /// `honor_labels: false`): the exposed labels, then the target labels set over them; an
-    /// exposed label whose name a target label takes moves to `exported_<name>` (more
-    /// `exported_` prefixes while that name is taken too, shorter names first).
-    fn series_labels(
-        &self,
-        sample: &Sample,
-        kinds: &HashMap<&str, MetricType>,
-    ) -> Result<Labels, String> {
-        let mut builder: BTreeMap<&str, String> = BTreeMap::new();
-        for (name, value) in &sample.labels {
-            if !value.is_empty() {
-                builder.insert(name, normalize_label_value(sample, name, value, kinds));
-            }
-        }
-        let mut conflicts: Vec<(&str, String)> = Vec::new();
-        for (name, value) in &self.target_labels {
-            if let Some(exposed) = builder.insert(name, value.clone()) {
-                conflicts.push((name, exposed));
-            }
-        }
-        conflicts.sort_by_key(|(name, _)| name.len());
-        let mut renamed: Vec<(String, String)> = Vec::new();
-        for (name, value) in conflicts {
-            let mut new_name = format!("exported_{name}");
-            while builder.contains_key(new_name.as_str())
-                || renamed.iter().any(|(n, _)| *n == new_name)
-            {
-                new_name = format!("exported_{new_name}");
-            }
-            renamed.push((new_name, value));
-        }
-        Labels::series(
-            builder
-                .into_iter()
-                .map(|(n, v)| (n.to_string(), v))
-                .chain(renamed)
-                .chain([("__name__".to_string(), sample.name.clone())]),
-        )
-        .map_err(|e| format!("sample {}: {e}", sample.name))
-    }
 }
 
-/// A hash of a sample's name and labels as exposed (the key of the label-set cache).
-fn sample_hash(sample: &Sample) -> u64 {
-    let mut h = DefaultHasher::new();
-    sample.name.hash(&mut h);
-    sample.labels.hash(&mut h);
-    h.finish()
+/// Whether `labels` is what [`series_labels`] makes of `sample`, checked without building it.
+/// Only for samples whose labels do not clash with a target label (false otherwise, sending
+/// them the slow way): then the series labels are exactly the metric name, the target labels
+/// and the sample's non-empty labels (normalised).
+fn is_series_of(
+    target_labels: &[(String, String)],
+    labels: &Labels,
+    sample: &Sample,
+    types: &Types,
+) -> bool {
+    let target = |name: &str| {
+        target_labels
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()
+            .map(|i| target_labels[i].1.as_str())
+    };
+    let mut exposed = 0;
+    for (name, value) in &sample.labels {
+        if !value.is_empty() {
+            if target(name).is_some() {
+                return false;
+            }
+            exposed += 1;
+        }
+    }
+    let mut n = 0;
+    let all_match = labels.iter().all(|l| {
+        n += 1;
+        if l.name == "__name__" {
+            return l.value == sample.name;
+        }
+        if let Some(v) = target(l.name) {
+            return l.value == v;
+        }
+        match sample
+            .labels
+            .binary_search_by(|(n, _)| n.as_str().cmp(l.name))
+        {
+            Ok(i) => {
+                let (name, value) = &sample.labels[i];
+                match normalized(sample, name, value, types) {
+                    Some(normal) => l.value == normal,
+                    None => l.value == value,
+                }
+            }
+            Err(_) => false,
+        }
+    });
+    all_match && n == 1 + target_labels.len() + exposed
+}
+
+/// The series labels of an exposed sample (Prometheus's `mutateSampleLabels` with
+/// `honor_labels: false`): the exposed labels, then the target labels set over them; an
+/// exposed label whose name a target label takes moves to `exported_<name>` (more
+/// `exported_` prefixes while that name is taken too, shorter names first).
+fn series_labels(
+    target_labels: &[(String, String)],
+    sample: &Sample,
+    types: &Types,
+) -> Result<Labels, String> {
+    let mut builder: std::collections::BTreeMap<&str, String> = std::collections::BTreeMap::new();
+    for (name, value) in &sample.labels {
+        if !value.is_empty() {
+            let value = normalized(sample, name, value, types).unwrap_or_else(|| value.clone());
+            builder.insert(name, value);
+        }
+    }
+    let mut conflicts: Vec<(&str, String)> = Vec::new();
+    for (name, value) in target_labels {
+        if let Some(exposed) = builder.insert(name, value.clone()) {
+            conflicts.push((name, exposed));
+        }
+    }
+    conflicts.sort_by_key(|(name, _)| name.len());
+    let mut renamed: Vec<(String, String)> = Vec::new();
+    for (name, value) in conflicts {
+        let mut new_name = format!("exported_{name}");
+        while builder.contains_key(new_name.as_str()) || renamed.iter().any(|(n, _)| *n == new_name)
+        {
+            new_name = format!("exported_{new_name}");
+        }
+        renamed.push((new_name, value));
+    }
+    Labels::series(
+        builder
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .chain(renamed)
+            .chain([("__name__".to_string(), sample.name.clone())]),
+    )
+    .map_err(|e| format!("sample {}: {e}", sample.name))
 }
 
 /// Prometheus 3 rewrites the `le` of classic histogram buckets and the `quantile` of summaries
 /// in OpenMetrics float spelling (`le="1"` becomes `le="1.0"`) so text-format and OpenMetrics
-/// scrapes of one exporter give the same series.
-fn normalize_label_value(
-    sample: &Sample,
-    name: &str,
-    value: &str,
-    kinds: &HashMap<&str, MetricType>,
-) -> String {
+/// scrapes of one exporter give the same series. `None` when the value stays as written.
+fn normalized(sample: &Sample, name: &str, value: &str, types: &Types) -> Option<String> {
     let applies = match name {
         "le" => sample
             .name
             .strip_suffix("_bucket")
-            .is_some_and(|family| kinds.get(family) == Some(&MetricType::Histogram)),
-        "quantile" => kinds.get(sample.name.as_str()) == Some(&MetricType::Summary),
+            .is_some_and(|family| types.get(family) == MetricType::Histogram),
+        "quantile" => types.get(&sample.name) == MetricType::Summary,
         _ => false,
     };
     if !applies {
-        return value.to_string();
+        return None;
     }
-    match value.parse::<f64>() {
-        Ok(f) => openmetrics_float(f),
-        Err(_) => value.to_string(),
-    }
+    let normal = openmetrics_float(value.parse::<f64>().ok()?);
+    (normal != value).then_some(normal)
 }
 
 /// Prometheus's `formatOpenMetricsFloat`: Go's `strconv.FormatFloat(f, 'g', -1, 64)` with `.0`
@@ -399,7 +409,6 @@ mod tests {
             .map(|s| s.labels.metric_name().unwrap_or("").to_string())
             .collect()
     }
-    use crate::exposition::{Format, Limits, parse};
     use pier_tsdb::is_stale;
 
     fn state() -> SeriesState {
@@ -410,8 +419,14 @@ mod tests {
         .unwrap()
     }
 
-    fn text(body: &str) -> Parsed {
-        parse(body.as_bytes(), Format::PrometheusText, &Limits::default()).unwrap()
+    /// Prepares a text-format scrape.
+    fn prep(st: &mut SeriesState, body: &str, t_ms: i64) -> Result<Prepared, String> {
+        st.prepare(
+            body.as_bytes(),
+            Format::PrometheusText,
+            &Limits::default(),
+            t_ms,
+        )
     }
 
     fn find<'a>(samples: &'a [ScrapedSample], name: &str) -> Vec<&'a ScrapedSample> {
@@ -423,13 +438,13 @@ mod tests {
 
     #[test]
     fn target_labels_are_attached_and_conflicts_exported() {
-        let st = state();
-        let p = st
-            .prepare(
-                &text("m{job=\"other\",instance=\"x\",exported_job=\"y\",a=\"\"} 1\n"),
-                1000,
-            )
-            .unwrap();
+        let mut st = state();
+        let p = prep(
+            &mut st,
+            "m{job=\"other\",instance=\"x\",exported_job=\"y\",a=\"\"} 1\n",
+            1000,
+        )
+        .unwrap();
         let l = &p.samples[0].labels;
         assert_eq!(l.get("job"), Some("web"));
         assert_eq!(l.get("instance"), Some("127.0.0.1:9100"));
@@ -443,12 +458,12 @@ mod tests {
     #[test]
     fn explicit_timestamps_are_honoured_and_not_tracked_for_staleness() {
         let mut st = state();
-        let p = st.prepare(&text("a 1 5000\nb 2\n"), 9000).unwrap();
+        let p = prep(&mut st, "a 1 5000\nb 2\n", 9000).unwrap();
         assert_eq!(find(&p.samples, "a")[0].t_ms, 5000);
         assert_eq!(find(&p.samples, "b")[0].t_ms, 9000);
         assert_eq!(p.series_added, 2);
         st.commit(p, 9000);
-        let p = st.prepare(&text("c 1\n"), 10_000).unwrap();
+        let p = prep(&mut st, "c 1\n", 10_000).unwrap();
         let stale: Vec<_> = p.samples.iter().filter(|s| is_stale(s.value)).collect();
         assert_eq!(stale.len(), 1);
         assert_eq!(stale[0].labels.metric_name(), Some("b"));
@@ -459,12 +474,12 @@ mod tests {
     #[test]
     fn a_failure_marks_everything_stale_once() {
         let mut st = state();
-        let p = st.prepare(&text("a 1\nb 2\n"), 1000).unwrap();
+        let p = prep(&mut st, "a 1\nb 2\n", 1000).unwrap();
         st.commit(p, 1000);
         let markers = st.fail(2000);
         assert_eq!(names(&markers), HashSet::from(["a".into(), "b".into()]));
         assert!(st.fail(3000).is_empty());
-        let p = st.prepare(&text("a 1\n"), 4000).unwrap();
+        let p = prep(&mut st, "a 1\n", 4000).unwrap();
         assert_eq!(p.series_added, 1);
     }
 
@@ -472,7 +487,7 @@ mod tests {
     fn end_of_run_marks_synthetic_series_too() {
         let mut st = state();
         assert!(st.end_of_run(500).is_empty());
-        let p = st.prepare(&text("a 1\n"), 1000).unwrap();
+        let p = prep(&mut st, "a 1\n", 1000).unwrap();
         st.commit(p, 1000);
         st.report(
             1000,
@@ -492,36 +507,19 @@ mod tests {
 
     #[test]
     fn repeated_series_keep_the_first_sample() {
-        let st = state();
-        let parsed = Parsed {
-            samples: vec![
-                Sample {
-                    name: "a".into(),
-                    labels: vec![],
-                    value: 1.0,
-                    timestamp_ms: None,
-                },
-                Sample {
-                    name: "a".into(),
-                    labels: vec![],
-                    value: 2.0,
-                    timestamp_ms: None,
-                },
-            ],
-            metadata: vec![],
-        };
-        let p = st.prepare(&parsed, 1).unwrap();
+        let mut st = state();
+        let p = prep(&mut st, "a 1\na 2\na{b=\"\"} 3\n", 1).unwrap();
         assert_eq!(p.samples.len(), 1);
         assert_eq!(p.samples[0].value, 1.0);
     }
 
     #[test]
     fn le_and_quantile_are_normalised_for_histograms_and_summaries() {
-        let st = state();
+        let mut st = state();
         let body = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"1e6\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n\
 # TYPE s summary\ns{quantile=\"0.5\"} 1\ns{quantile=\"1\"} 1\n\
 # TYPE g gauge\ng_bucket{le=\"1\"} 1\n";
-        let p = st.prepare(&text(body), 1).unwrap();
+        let p = prep(&mut st, body, 1).unwrap();
         let le: Vec<_> = find(&p.samples, "h_bucket")
             .iter()
             .map(|s| s.labels.get("le").unwrap().to_string())
@@ -540,19 +538,118 @@ mod tests {
         let mut st = state();
         let body = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n\
 m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
-        let first = st.prepare(&text(body), 1000).unwrap();
+        let first = prep(&mut st, body, 1000).unwrap();
         let labels: Vec<Labels> = first.samples.iter().map(|s| s.labels.clone()).collect();
         st.commit(first, 1000);
-        let second = st.prepare(&text(body), 2000).unwrap();
+        let second = prep(&mut st, body, 2000).unwrap();
         let again: Vec<Labels> = second.samples.iter().map(|s| s.labels.clone()).collect();
         assert_eq!(labels, again);
         assert_eq!(second.series_added, 0);
         assert!(second.samples.iter().all(|s| !is_stale(s.value)));
         st.commit(second, 2000);
         // A sample whose labels changed is not mistaken for the cached one.
-        let third = st.prepare(&text("n{a=\"x\",b=\"z\"} 2\n"), 3000).unwrap();
+        let third = prep(&mut st, "n{a=\"x\",b=\"z\"} 2\n", 3000).unwrap();
         assert_eq!(third.samples[0].labels.get("b"), Some("z"));
         assert_eq!(third.series_added, 1);
+    }
+
+    #[test]
+    fn labels_that_change_under_the_same_name_are_a_new_series() {
+        let mut st = state();
+        let p = prep(&mut st, "m{a=\"1\"} 1\nh_bucket{le=\"1\"} 1\n", 1000).unwrap();
+        st.commit(p, 1000);
+        // Same name, another label value: a new series, the old one stale.
+        let p = prep(&mut st, "m{a=\"2\"} 1\nh_bucket{le=\"1\"} 1\n", 2000).unwrap();
+        assert_eq!(p.series_added, 1);
+        let stale: Vec<_> = p.samples.iter().filter(|s| is_stale(s.value)).collect();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(stale[0].labels.get("a"), Some("1"));
+        st.commit(p, 2000);
+        // The same line, now typed a histogram: `le` is normalised, so the cached labels
+        // (le="1") are not what the line means any more.
+        let body = "# TYPE h histogram\nm{a=\"2\"} 1\nh_bucket{le=\"1\"} 1\n";
+        let p = prep(&mut st, body, 3000).unwrap();
+        assert_eq!(
+            find(&p.samples, "h_bucket")[0].labels.get("le"),
+            Some("1.0")
+        );
+        assert_eq!(p.series_added, 1);
+        assert_eq!(st.cached_series(), 3);
+        st.commit(p, 3000);
+        assert_eq!(st.cached_series(), 2, "the vanished series is forgotten");
+    }
+
+    #[test]
+    fn colliding_series_texts_stay_distinct_series() {
+        let targets = vec![("job".to_string(), "web".to_string())];
+        let mut st = SeriesState::with_text_hash(targets, |_, _| 42).unwrap();
+        let body = "a 1\nb 2\nc{x=\"1\"} 3\nc{x=\"2\"} 4\na 5\n";
+        let first = prep(&mut st, body, 1000).unwrap();
+        let values: Vec<(String, f64)> = first
+            .samples
+            .iter()
+            .map(|s| (s.labels.to_string(), s.value))
+            .collect();
+        assert_eq!(values.len(), 4, "{values:?}");
+        assert_eq!(first.series_added, 4);
+        assert_eq!(first.samples_scraped, 5);
+        st.commit(first, 1000);
+        let second = prep(&mut st, body, 2000).unwrap();
+        let again: Vec<(String, f64)> = second
+            .samples
+            .iter()
+            .map(|s| (s.labels.to_string(), s.value))
+            .collect();
+        assert_eq!(values, again);
+        assert_eq!(second.series_added, 0);
+        assert_eq!(st.cached_series(), 4);
+    }
+
+    #[test]
+    fn the_same_series_written_two_ways_is_one_series() {
+        let mut st = state();
+        let p = prep(&mut st, "m{a=\"1\",b=\"2\"} 1\n", 1000).unwrap();
+        st.commit(p, 1000);
+        let p = prep(&mut st, "m{ b=\"2\", a=\"1\", } 1\n", 2000).unwrap();
+        assert_eq!(p.series_added, 0);
+        assert!(p.samples.iter().all(|s| !is_stale(s.value)));
+        st.commit(p, 2000);
+        assert_eq!(st.cached_series(), 1);
+        // Both spellings in one scrape: the first sample wins.
+        let p = prep(
+            &mut st,
+            "m{a=\"1\",b=\"2\"} 1\nm{b=\"2\",a=\"1\"} 2\n",
+            3000,
+        )
+        .unwrap();
+        assert_eq!(p.samples.len(), 1);
+        assert_eq!(p.samples[0].value, 1.0);
+    }
+
+    #[test]
+    fn a_bad_payload_fails_and_the_previous_scrape_is_still_marked_stale() {
+        let mut st = state();
+        let p = prep(&mut st, "a 1\nb 2\n", 1000).unwrap();
+        st.commit(p, 1000);
+        let e = prep(&mut st, "a 1\nnew 2\nb{x=1} 2\n", 2000).unwrap_err();
+        assert!(e.contains("line 3"), "{e}");
+        let markers = st.fail(2000);
+        assert_eq!(names(&markers), HashSet::from(["a".into(), "b".into()]));
+        // The series the failed scrape met are not taken for the previous scrape's.
+        let p = prep(&mut st, "new 1\n", 3000).unwrap();
+        assert_eq!(p.series_added, 1);
+        assert!(p.samples.iter().all(|s| !is_stale(s.value)));
+    }
+
+    #[test]
+    fn the_state_is_emptied_at_the_end_of_the_run() {
+        let mut st = state();
+        let p = prep(&mut st, "a 1\nb 2\n", 1000).unwrap();
+        st.commit(p, 1000);
+        assert_eq!(st.cached_series(), 2);
+        let markers = st.end_of_run(1500);
+        assert_eq!(markers.len(), 2 + SYNTHETIC.len());
+        assert_eq!(st.cached_series(), 0);
     }
 
     #[test]

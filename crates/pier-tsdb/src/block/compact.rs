@@ -160,7 +160,7 @@ pub fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<PathBuf, TsdbE
     let mut all: BTreeMap<Labels, Vec<(usize, SeriesRef)>> = BTreeMap::new();
     for (i, b) in sources.iter().enumerate() {
         let ix = b.index();
-        for r in 0..ix.len() as u64 {
+        for r in 0..ix.len() as u32 {
             if let Some(l) = ix.labels(SeriesRef(r)) {
                 all.entry(l.clone()).or_default().push((i, SeriesRef(r)));
             }

@@ -68,7 +68,8 @@
 //! reader skips chunks outside a query window without reading them.
 //!
 //! At open the index is read whole and turned into an in-memory [`Index`] (labels and
-//! postings, for matchers) plus the chunk refs; chunk data is read only when a cursor
+//! postings, for matchers; no lookup table, the series being sorted) plus the chunk refs in
+//! one flat vector (a series' refs are a range of it); chunk data is read only when a cursor
 //! reaches it ([`Block::read_chunk`], `pread` through [`std::os::unix::fs::FileExt`]). The
 //! chunk files stay open for the life of the [`Block`], so a cursor can still read a block
 //! that compaction or retention deleted meanwhile.
@@ -176,8 +177,10 @@ pub struct Block {
     dir: PathBuf,
     meta: BlockMeta,
     index: Index,
-    /// Chunk refs by series ref, in time order.
-    chunks: Vec<Vec<ChunkMeta>>,
+    /// Every chunk ref, by series then time.
+    chunks: Vec<ChunkMeta>,
+    /// Where each series' refs start in `chunks` (one more entry than series: the end).
+    chunk_starts: Vec<u32>,
     files: Vec<File>,
     size: u64,
 }
@@ -204,20 +207,25 @@ impl Block {
         }
         let index_path = dir.join(INDEX_FILE);
         let data = fs::read(&index_path).map_err(|e| TsdbError::io("read", &index_path, e))?;
-        let (series, chunks) =
-            decode_index(&data).map_err(|reason| corrupt(&index_path, reason))?;
-        let mut index = Index::new();
-        for (i, labels) in series.into_iter().enumerate() {
-            let labels = pool.intern(labels);
-            let r = index
-                .add(&labels)
-                .map_err(|e| corrupt(&index_path, format!("series {labels}: {e}")))?;
-            if r.0 != i as u64 {
-                return Err(corrupt(&index_path, format!("series {labels} repeated")));
-            }
-        }
+        let decoded = decode_index(&data).map_err(|reason| corrupt(&index_path, reason))?;
         let mut size = (meta_bytes.len() + data.len()) as u64;
-        let nfiles = chunks.iter().flatten().map(|c| c.file).max().unwrap_or(0);
+        drop(data);
+        let DecodedIndex {
+            series,
+            chunks,
+            chunk_starts,
+        } = decoded;
+        let series: Vec<Labels> = series.into_iter().map(|l| pool.intern(l)).collect();
+        let index = Index::from_sorted(series).map_err(|e| {
+            corrupt(
+                &index_path,
+                match e {
+                    Ok(i) => format!("series {i} out of order"),
+                    Err(e) => e.to_string(),
+                },
+            )
+        })?;
+        let nfiles = chunks.iter().map(|c| c.file).max().unwrap_or(0);
         let mut files = Vec::with_capacity(nfiles as usize);
         for n in 1..=nfiles {
             let p = chunk_file_path(dir, n);
@@ -235,7 +243,7 @@ impl Block {
             size += len;
             files.push(f);
         }
-        for c in chunks.iter().flatten() {
+        for c in &chunks {
             let flen = files[c.file as usize - 1].metadata().map(|m| m.len()).ok();
             if flen.is_some_and(|l| c.offset + u64::from(c.len) > l) {
                 return Err(corrupt(
@@ -252,6 +260,7 @@ impl Block {
             meta,
             index,
             chunks,
+            chunk_starts,
             files,
             size,
         })
@@ -289,10 +298,11 @@ impl Block {
 
     /// The chunk refs of a series, in time order.
     pub fn chunks_of(&self, r: SeriesRef) -> &[ChunkMeta] {
-        usize::try_from(r.0)
-            .ok()
-            .and_then(|i| self.chunks.get(i))
-            .map_or(&[], Vec::as_slice)
+        let i = r.index();
+        match (self.chunk_starts.get(i), self.chunk_starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.chunks.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
     }
 
     /// True if the block's range `[mint, maxt)` meets the closed window `[mint, maxt]`.
@@ -385,8 +395,8 @@ pub(crate) fn label_names_of(ix: &Index, matchers: &[Matcher], out: &mut BTreeSe
     }
     for r in ix.select(matchers) {
         for l in ix.labels(r).into_iter().flatten() {
-            if !out.contains(&l.name) {
-                out.insert(l.name.clone());
+            if !out.contains(l.name) {
+                out.insert(l.name.to_string());
             }
         }
     }
@@ -502,8 +512,8 @@ fn read_bytes<'a>(cur: &mut &'a [u8]) -> Result<&'a [u8], String> {
     Ok(a)
 }
 
-fn read_string(cur: &mut &[u8]) -> Result<String, String> {
-    String::from_utf8(read_bytes(cur)?.to_vec()).map_err(|_| "label is not UTF-8".to_string())
+fn read_str<'a>(cur: &mut &'a [u8]) -> Result<&'a str, String> {
+    std::str::from_utf8(read_bytes(cur)?).map_err(|_| "label is not UTF-8".to_string())
 }
 
 /// Encodes the index of `series` (sorted by labels).
@@ -514,7 +524,7 @@ pub fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
     for (labels, chunks) in series {
         put_uvarint(&mut buf, labels.len() as u64);
         for l in labels {
-            for s in [&l.name, &l.value] {
+            for s in [l.name, l.value] {
                 put_uvarint(&mut buf, s.len() as u64);
                 buf.extend_from_slice(s.as_bytes());
             }
@@ -533,7 +543,26 @@ pub fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
     buf
 }
 
-type DecodedIndex = (Vec<Labels>, Vec<Vec<ChunkMeta>>);
+/// A decoded index: the series in order, and their chunk refs in one vector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedIndex {
+    /// The series, sorted; a series' ref is its position.
+    pub series: Vec<Labels>,
+    /// Every chunk ref, by series then time.
+    pub chunks: Vec<ChunkMeta>,
+    /// Where each series' refs start in `chunks`, plus the end.
+    pub chunk_starts: Vec<u32>,
+}
+
+impl DecodedIndex {
+    /// The chunk refs of the series at position `i`.
+    pub fn chunks_of(&self, i: usize) -> &[ChunkMeta] {
+        match (self.chunk_starts.get(i), self.chunk_starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.chunks.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
 
 /// Decodes and checks an index.
 pub fn decode_index(data: &[u8]) -> Result<DecodedIndex, String> {
@@ -548,21 +577,24 @@ pub fn decode_index(data: &[u8]) -> Result<DecodedIndex, String> {
     let n = read_uvarint(&mut cur)?;
     let mut series = Vec::with_capacity(n.min(1 << 20) as usize);
     let mut chunks = Vec::with_capacity(n.min(1 << 20) as usize);
+    let mut chunk_starts = Vec::with_capacity(n.min(1 << 20) as usize + 1);
+    chunk_starts.push(0u32);
     let mut prev: Option<Labels> = None;
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
     for _ in 0..n {
         let nl = read_uvarint(&mut cur)?;
-        let mut pairs = Vec::with_capacity(nl.min(64) as usize);
+        pairs.clear();
         for _ in 0..nl {
-            let name = read_string(&mut cur)?;
-            let value = read_string(&mut cur)?;
+            let name = read_str(&mut cur)?;
+            let value = read_str(&mut cur)?;
             pairs.push((name, value));
         }
-        let labels = Labels::series(pairs).map_err(|e| format!("bad labels: {e}"))?;
+        let labels =
+            Labels::series(pairs.iter().copied()).map_err(|e| format!("bad labels: {e}"))?;
         if prev.as_ref().is_some_and(|p| p >= &labels) {
             return Err(format!("series {labels} out of order"));
         }
         let nc = read_uvarint(&mut cur)?;
-        let mut cs = Vec::with_capacity(nc.min(1 << 16) as usize);
         let mut last_maxt: Option<i64> = None;
         for _ in 0..nc {
             let mint = read_varint(&mut cur)?;
@@ -574,7 +606,7 @@ pub fn decode_index(data: &[u8]) -> Result<DecodedIndex, String> {
                 return Err(format!("series {labels}: bad chunk ref"));
             }
             last_maxt = Some(maxt);
-            cs.push(ChunkMeta {
+            chunks.push(ChunkMeta {
                 mint,
                 maxt,
                 file,
@@ -584,12 +616,17 @@ pub fn decode_index(data: &[u8]) -> Result<DecodedIndex, String> {
         }
         prev = Some(labels.clone());
         series.push(labels);
-        chunks.push(cs);
+        chunk_starts.push(u32::try_from(chunks.len()).map_err(|_| "too many chunks")?);
     }
     if !cur.is_empty() {
         return Err(format!("{} stray bytes at the end of the index", cur.len()));
     }
-    Ok((series, chunks))
+    chunks.shrink_to_fit();
+    Ok(DecodedIndex {
+        series,
+        chunks,
+        chunk_starts,
+    })
 }
 
 /// A new block id: a ULID (48-bit ms timestamp, 80 pseudo-random bits, Crockford base32),
@@ -655,9 +692,11 @@ mod tests {
         };
         let series = vec![(l("a"), vec![c]), (l("b"), vec![])];
         let data = encode_index(&series);
-        let (s, ch) = decode_index(&data).unwrap();
-        assert_eq!(s, vec![l("a"), l("b")]);
-        assert_eq!(ch, vec![vec![c], vec![]]);
+        let d = decode_index(&data).unwrap();
+        assert_eq!(d.series, vec![l("a"), l("b")]);
+        assert_eq!(d.chunks_of(0), &[c]);
+        assert!(d.chunks_of(1).is_empty());
+        assert!(d.chunks_of(2).is_empty());
         let mut bad = data.clone();
         bad[10] ^= 1;
         assert!(decode_index(&bad).unwrap_err().contains("CRC"));

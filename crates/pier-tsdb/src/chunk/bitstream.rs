@@ -7,6 +7,10 @@
 //! boundary after [`BitWriter::write_byte`] carries one trailing zero byte. Keeping that
 //! quirk makes our encoded chunks byte-identical to the ones Prometheus builds in memory.
 //!
+//! The writer's buffer grows in small steps (an eighth of its size, at least
+//! [`GROW_MIN`] bytes) instead of doubling: a head keeps one open chunk per series for
+//! minutes, and doubling would leave up to half of each buffer unused.
+//!
 //! The reader never panics: reading past the end returns [`EndOfStream`] and leaves the
 //! position unchanged.
 
@@ -16,6 +20,9 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("unexpected end of bit stream")]
 pub struct EndOfStream;
+
+/// The smallest step the writer's buffer grows by.
+pub const GROW_MIN: usize = 16;
 
 /// Appends bits to a growable byte buffer, most significant bit first.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -48,7 +55,7 @@ impl BitWriter {
     /// Appends one bit.
     pub fn write_bit(&mut self, bit: bool) {
         if self.free == 0 {
-            self.bytes.push(0);
+            self.push(0);
             self.free = 8;
         }
         if bit && let Some(last) = self.bytes.last_mut() {
@@ -61,7 +68,7 @@ impl BitWriter {
     /// byte holding the remainder, even when that remainder is empty.
     pub fn write_byte(&mut self, byte: u8) {
         if self.free == 0 {
-            self.bytes.push(0);
+            self.push(0);
             self.free = 8;
         }
         let free = u32::from(self.free);
@@ -70,7 +77,26 @@ impl BitWriter {
             *last |= byte.checked_shr(8 - free).unwrap_or(0);
         }
         // ...and start a new byte with the rest (empty when free == 8).
-        self.bytes.push(byte.checked_shl(free).unwrap_or(0));
+        self.push(byte.checked_shl(free).unwrap_or(0));
+    }
+
+    /// Pushes a byte, growing the buffer by a small step when it is full.
+    fn push(&mut self, byte: u8) {
+        if self.bytes.len() == self.bytes.capacity() {
+            self.bytes
+                .reserve_exact((self.bytes.len() / 8).max(GROW_MIN));
+        }
+        self.bytes.push(byte);
+    }
+
+    /// Gives the buffer's spare capacity back (for a stream that is complete).
+    pub fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+    }
+
+    /// Bytes allocated for the buffer.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
     }
 
     /// Appends the `nbits` low-order bits of `value`, most significant first.
@@ -251,5 +277,17 @@ mod tests {
         let mut w = BitWriter::from_parts(vec![0xF0], 4).unwrap();
         w.write_bits(0xF, 4);
         assert_eq!(w.bytes(), &[0xFF]);
+    }
+
+    #[test]
+    fn the_buffer_grows_in_small_steps_and_shrinks_to_its_content() {
+        let mut w = BitWriter::new();
+        for i in 0..4000u32 {
+            w.write_bits(u64::from(i), 13);
+            let (len, cap) = (w.bytes().len(), w.capacity());
+            assert!(cap <= len + (len / 8).max(GROW_MIN), "{len} bytes in {cap}");
+        }
+        w.shrink_to_fit();
+        assert_eq!(w.capacity(), w.bytes().len());
     }
 }

@@ -171,6 +171,16 @@ impl XorChunk {
         self.w.bytes()
     }
 
+    /// Gives the buffer's spare capacity back: for a chunk no longer appended to.
+    pub fn shrink_to_fit(&mut self) {
+        self.w.shrink_to_fit();
+    }
+
+    /// Bytes allocated for the encoded chunk (at least `bytes().len()`).
+    pub fn capacity(&self) -> usize {
+        self.w.capacity()
+    }
+
     /// Consumes the chunk, returning its encoded bytes.
     pub fn into_bytes(self) -> Vec<u8> {
         self.w.into_bytes()

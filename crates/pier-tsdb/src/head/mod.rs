@@ -9,41 +9,47 @@
 pub mod series;
 
 use crate::chunk::XorChunk;
+use crate::error::TsdbError;
 use crate::index::{Index, IndexError, Labels, Matcher, SeriesRef};
-use crate::wal::checkpoint::CheckpointSeries;
-pub use series::{MemSeries, SampleCheck, check_sample};
+use crate::paged::PagedVec;
+use crate::wal::checkpoint::CheckpointWriter;
+pub use series::{ChunkLimits, MemSeries, SampleCheck, check_sample};
 use std::sync::Arc;
 
-/// Rough per-label overhead in memory (two `String`s plus the index entries), for
+/// Per-label overhead in memory (a 4-byte postings entry, with some room), for
 /// [`Head::approx_bytes`].
-const LABEL_OVERHEAD: usize = 64;
-/// Rough per-series overhead (the `MemSeries`, its hash-map entry, the `Labels` Arc).
-const SERIES_OVERHEAD: usize = 160;
+const LABEL_OVERHEAD: usize = 6;
+/// Per-series overhead besides the `MemSeries` and the WAL ref: the labels' reference counts,
+/// the index's pointer to them and its lookup slot.
+const SERIES_OVERHEAD: usize = 40;
 
 /// Index plus samples.
 #[derive(Debug)]
 pub struct Head {
     index: Index,
-    series: Vec<MemSeries>,
+    series: PagedVec<MemSeries>,
     /// WAL ref of each series, by head ref.
-    wal_refs: Vec<u64>,
+    wal_refs: PagedVec<u64>,
     /// The WAL ref the next new series gets; only grows.
     next_wal_ref: u64,
     samples: u64,
-    samples_per_chunk: usize,
+    limits: ChunkLimits,
 }
 
 impl Head {
     /// An empty head cutting chunks every `samples_per_chunk` samples (clamped to
-    /// `1..=u16::MAX`).
-    pub fn new(samples_per_chunk: usize) -> Self {
+    /// `1..=u16::MAX`) and at every multiple of `block_range_ms` (at least 1).
+    pub fn new(samples_per_chunk: usize, block_range_ms: i64) -> Self {
         Self {
             index: Index::new(),
-            series: Vec::new(),
-            wal_refs: Vec::new(),
+            series: PagedVec::new(),
+            wal_refs: PagedVec::new(),
             next_wal_ref: 0,
             samples: 0,
-            samples_per_chunk: samples_per_chunk.clamp(1, usize::from(u16::MAX)),
+            limits: ChunkLimits {
+                samples: samples_per_chunk.clamp(1, usize::from(u16::MAX)),
+                range_ms: block_range_ms.max(1),
+            },
         }
     }
 
@@ -114,7 +120,7 @@ impl Head {
     /// number of samples dropped.
     pub fn truncate(&mut self, mint: i64) -> u64 {
         let mut dropped = 0u64;
-        for s in &mut self.series {
+        for s in self.series.iter_mut() {
             dropped += s.truncate(mint);
         }
         self.samples -= dropped.min(self.samples);
@@ -128,7 +134,7 @@ impl Head {
             if s.num_chunks() == 0 {
                 continue;
             }
-            let Some(labels) = old_index.labels(SeriesRef(i as u64)) else {
+            let Some(labels) = old_index.labels(SeriesRef(i as u32)) else {
                 continue;
             };
             // The labels were valid before, so this cannot fail.
@@ -140,30 +146,25 @@ impl Head {
         dropped
     }
 
-    /// Every series with its samples, for a checkpoint.
-    pub fn checkpoint_series(&self) -> Vec<CheckpointSeries> {
-        self.series
-            .iter()
-            .zip(&self.wal_refs)
-            .enumerate()
-            .filter_map(|(i, (s, &wal_ref))| {
-                Some(CheckpointSeries {
-                    wal_ref,
-                    labels: self.index.labels(SeriesRef(i as u64))?.clone(),
-                    chunks: s.all_chunks(),
-                })
-            })
-            .collect()
+    /// Writes every series with its samples into a checkpoint (non-empty chunks only, the
+    /// open one's bytes as they are: nothing is copied).
+    pub fn write_checkpoint(&self, w: &mut CheckpointWriter) -> Result<(), TsdbError> {
+        for (i, (s, &wal_ref)) in self.series.iter().zip(self.wal_refs.iter()).enumerate() {
+            if let Some(labels) = self.index.labels(SeriesRef(i as u32)) {
+                w.series(wal_ref, labels, s.chunk_bytes_iter())?;
+            }
+        }
+        Ok(())
     }
 
     /// Appends a sample to an existing series; false if the series is unknown or the sample
     /// is not newer than its last one.
     pub fn append(&mut self, r: SeriesRef, t: i64, v: f64) -> bool {
-        let spc = self.samples_per_chunk;
+        let limits = self.limits;
         let ok = usize::try_from(r.0)
             .ok()
             .and_then(|i| self.series.get_mut(i))
-            .is_some_and(|s| s.append(t, v, spc));
+            .is_some_and(|s| s.append(t, v, limits));
         if ok {
             self.samples += 1;
         }
@@ -210,14 +211,15 @@ impl Head {
         Some((min, max))
     }
 
-    /// Approximate memory of chunk bytes plus labels plus fixed per-series overheads.
+    /// Approximate memory: chunk buffers, label text, the per-series vectors, and estimated
+    /// index overheads.
     pub fn approx_bytes(&self) -> usize {
         let chunks: usize = self.series.iter().map(MemSeries::chunk_bytes).sum();
-        let labels: usize = (0..self.series.len() as u64)
-            .filter_map(|r| self.index.labels(SeriesRef(r)))
-            .flat_map(|l| l.iter())
-            .map(|l| l.name.len() + l.value.len() + LABEL_OVERHEAD)
+        let labels: usize = self
+            .index
+            .all_labels()
+            .map(|l| l.text_len() + l.len() * LABEL_OVERHEAD + SERIES_OVERHEAD)
             .sum();
-        chunks + labels + self.series.len() * SERIES_OVERHEAD
+        chunks + labels + self.series.allocated_bytes() + self.wal_refs.allocated_bytes()
     }
 }

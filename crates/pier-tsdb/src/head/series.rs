@@ -1,7 +1,11 @@
 //! One series in the head: its closed, immutable chunks (shared with readers through `Arc`)
 //! and the open chunk being appended to. Owns the per-series ordering rules (strictly
 //! increasing timestamps; same timestamp with identical value bits is a no-op) and chunk
-//! cutting.
+//! cutting: a chunk is closed when full, and — as Prometheus does — when a sample falls in
+//! the next block range, so no chunk straddles a block boundary. Cutting the head into a
+//! block then shares its closed chunks instead of copying and re-encoding them, and dropping
+//! them afterwards frees whole chunks. A chunk's buffer is sized to its content when it is
+//! closed (the open chunk's grows in small steps, see [`crate::chunk::bitstream`]).
 
 use crate::chunk::XorChunk;
 use std::sync::Arc;
@@ -35,6 +39,29 @@ pub fn check_sample(last: Option<(i64, u64)>, t: i64, v: f64) -> SampleCheck {
     }
 }
 
+/// When the open chunk is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkLimits {
+    /// Once it holds this many samples.
+    pub samples: usize,
+    /// When a sample falls in another aligned window `[k·range_ms, (k+1)·range_ms)` than the
+    /// chunk's first sample (the block range).
+    pub range_ms: i64,
+}
+
+impl ChunkLimits {
+    /// Whether `open` must be closed before `t` is appended to it.
+    fn closes(self, open: &XorChunk, t: i64) -> bool {
+        match open.first_timestamp() {
+            None => false,
+            Some(first) => {
+                open.num_samples() >= self.samples
+                    || first.div_euclid(self.range_ms) != t.div_euclid(self.range_ms)
+            }
+        }
+    }
+}
+
 /// A series' samples in memory.
 #[derive(Debug, Default)]
 pub struct MemSeries {
@@ -52,15 +79,16 @@ impl MemSeries {
         self.last
     }
 
-    /// Appends a sample that passed [`check_sample`] with `Accept`, cutting a new chunk first
-    /// if the open one holds `samples_per_chunk` samples. Returns false (and changes nothing)
-    /// if the sample is not newer than the last one.
-    pub fn append(&mut self, t: i64, v: f64, samples_per_chunk: usize) -> bool {
+    /// Appends a sample that passed [`check_sample`] with `Accept`, closing the open chunk
+    /// first when `limits` say so. Returns false (and changes nothing) if the sample is not
+    /// newer than the last one.
+    pub fn append(&mut self, t: i64, v: f64, limits: ChunkLimits) -> bool {
         if check_sample(self.last, t, v) != SampleCheck::Accept {
             return false;
         }
-        if self.open.num_samples() >= samples_per_chunk {
-            let full = std::mem::take(&mut self.open);
+        if limits.closes(&self.open, t) {
+            let mut full = std::mem::take(&mut self.open);
+            full.shrink_to_fit();
             self.closed.push(Arc::new(full));
         }
         if self.open.append(t, v).is_err() {
@@ -75,9 +103,9 @@ impl MemSeries {
         self.closed.len() + usize::from(!self.open.is_empty())
     }
 
-    /// Approximate bytes held by the chunks.
+    /// Approximate bytes held by the chunks (their buffers' capacity).
     pub fn chunk_bytes(&self) -> usize {
-        self.closed.iter().map(|c| c.bytes().len()).sum::<usize>() + self.open.bytes().len()
+        self.closed.iter().map(|c| c.capacity()).sum::<usize>() + self.open.capacity()
     }
 
     /// First sample timestamp.
@@ -102,7 +130,8 @@ impl MemSeries {
         if let Some(first) = self.closed.first_mut()
             && first.first_timestamp().is_some_and(|f| f < mint)
         {
-            let (part, n) = suffix(first, mint);
+            let (mut part, n) = suffix(first, mint);
+            part.shrink_to_fit();
             dropped += n;
             *first = Arc::new(part);
         }
@@ -121,6 +150,16 @@ impl MemSeries {
             .map(|c| c.num_samples() as u64)
             .sum::<u64>()
             + self.open.num_samples() as u64
+    }
+
+    /// The bytes of every non-empty chunk, oldest first (the open one's included).
+    pub fn chunk_bytes_iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.closed
+            .iter()
+            .map(|c| c.as_ref())
+            .chain(std::iter::once(&self.open))
+            .filter(|c| !c.is_empty())
+            .map(XorChunk::bytes)
     }
 
     /// Every chunk, oldest first (the open one copied if it has samples).
@@ -175,6 +214,13 @@ fn suffix(c: &XorChunk, mint: i64) -> (XorChunk, u64) {
 mod tests {
     use super::*;
 
+    fn lim(samples: usize) -> ChunkLimits {
+        ChunkLimits {
+            samples,
+            range_ms: i64::MAX,
+        }
+    }
+
     #[test]
     fn check_rules() {
         assert_eq!(check_sample(None, 5, 1.0), SampleCheck::Accept);
@@ -186,16 +232,56 @@ mod tests {
     }
 
     #[test]
+    fn closed_chunks_are_sized_exactly_and_the_open_one_closely() {
+        let mut s = MemSeries::default();
+        for t in 0..300 {
+            // Values that need many bits, so chunks are a few hundred bytes.
+            assert!(s.append(t * 1000, (t as f64).sqrt(), lim(120)));
+        }
+        for c in &s.closed {
+            assert_eq!(c.capacity(), c.bytes().len());
+        }
+        let (len, cap) = (s.open.bytes().len(), s.open.capacity());
+        assert!(cap <= len + (len / 8).max(16), "{len} bytes in {cap}");
+        let before = s.chunk_bytes();
+        s.truncate(150_000);
+        assert_eq!(s.closed[0].capacity(), s.closed[0].bytes().len());
+        assert!(s.chunk_bytes() < before);
+    }
+
+    #[test]
+    fn chunks_close_at_block_boundaries() {
+        let mut s = MemSeries::default();
+        let limits = ChunkLimits {
+            samples: 120,
+            range_ms: 100,
+        };
+        for t in (0..250).step_by(10) {
+            assert!(s.append(t, t as f64, limits));
+        }
+        let spans: Vec<(i64, i64)> = s
+            .all_chunks()
+            .iter()
+            .map(|c| (c.first_timestamp().unwrap(), c.last_timestamp().unwrap()))
+            .collect();
+        assert_eq!(spans, vec![(0, 90), (100, 190), (200, 240)]);
+        // Cutting at a boundary drops whole chunks: nothing is re-encoded.
+        let kept = s.closed[1].clone();
+        assert_eq!(s.truncate(100), 10);
+        assert!(Arc::ptr_eq(&s.closed[0], &kept));
+    }
+
+    #[test]
     fn cuts_chunks() {
         let mut s = MemSeries::default();
         for t in 0..250 {
-            assert!(s.append(t, t as f64, 120));
+            assert!(s.append(t, t as f64, lim(120)));
         }
         assert_eq!(s.num_chunks(), 3);
         assert_eq!(s.closed[0].num_samples(), 120);
         assert_eq!(s.closed[1].num_samples(), 120);
         assert_eq!(s.open.num_samples(), 10);
-        assert!(!s.append(249, 0.0, 120));
+        assert!(!s.append(249, 0.0, lim(120)));
         assert_eq!(s.chunks_in(119, 120).len(), 2);
         assert_eq!(s.chunks_in(245, 1000).len(), 1);
         assert_eq!(s.chunks_in(300, 1000).len(), 0);
@@ -207,7 +293,7 @@ mod tests {
     fn truncate_splits_straddling_chunks() {
         let mut s = MemSeries::default();
         for t in 0..25 {
-            assert!(s.append(t, t as f64, 10));
+            assert!(s.append(t, t as f64, lim(10)));
         }
         // Chunks [0..10) [10..20) open [20..25).
         assert_eq!(s.truncate(13), 13);
@@ -222,7 +308,7 @@ mod tests {
         assert_eq!(ts, (13..25).collect::<Vec<_>>());
         assert_eq!(s.truncate(22), 9);
         assert_eq!(s.num_chunks(), 1);
-        assert!(s.append(25, 0.0, 10));
+        assert!(s.append(25, 0.0, lim(10)));
         assert_eq!(s.truncate(100), 4);
         assert_eq!(s.num_chunks(), 0);
         assert_eq!(s.last().map(|l| l.0), Some(25));

@@ -1,10 +1,14 @@
 //! Label sets: [`Labels`] is an immutable, sorted, duplicate-free list of `name="value"`
 //! pairs identifying a series (the metric name is the `__name__` label). It owns label-name
-//! validation and the rule that an empty value means "label absent".
+//! validation, the rule that an empty value means "label absent", and the in-memory layout.
 //!
-//! `Labels` is reference-counted: cloning is a pointer copy, equality short-circuits on
-//! pointer identity, and ordering/hashing follow the pairs in order (the same order as
-//! Prometheus's `labels.Compare`: name, then value, pair by pair, shorter set first on a tie).
+//! Layout: one reference-counted string holding every pair in name order, each name and value
+//! preceded by its length written as one `char` (two for lengths of 32 KiB and more), so a
+//! typical series costs one allocation of about its text's size instead of two `String`s per
+//! label (Prometheus's `stringlabels` does the same). Cloning is a pointer copy, equality and
+//! hashing work on the bytes (the layout is canonical), equality short-circuits on pointer
+//! identity, and ordering follows the pairs (the same order as Prometheus's `labels.Compare`:
+//! name, then value, pair by pair, shorter set first on a tie).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -15,13 +19,39 @@ use thiserror::Error;
 /// Name of the label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
-/// One `name="value"` pair.
+/// One owned `name="value"` pair, to build label lists with (see [`LabelRef`] for the pairs a
+/// [`Labels`] hands out).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Label {
     /// Label name, matching `[a-zA-Z_][a-zA-Z0-9_]*`.
     pub name: String,
     /// Label value, never empty inside a [`Labels`].
     pub value: String,
+}
+
+/// One pair of a [`Labels`], borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LabelRef<'a> {
+    /// Label name.
+    pub name: &'a str,
+    /// Label value (never empty).
+    pub value: &'a str,
+}
+
+impl LabelRef<'_> {
+    /// An owned copy.
+    pub fn to_label(self) -> Label {
+        Label {
+            name: self.name.to_string(),
+            value: self.value.to_string(),
+        }
+    }
+}
+
+impl From<LabelRef<'_>> for Label {
+    fn from(l: LabelRef<'_>) -> Label {
+        l.to_label()
+    }
 }
 
 /// Errors from building a label set.
@@ -46,11 +76,17 @@ pub enum LabelsError {
 }
 
 /// A sorted, duplicate-free set of labels. See the module docs.
-#[derive(Clone, Default)]
-pub struct Labels(Arc<[Label]>);
+#[derive(Clone)]
+pub struct Labels(Arc<str>);
 
-// Equality short-circuits on a shared allocation; hash and order use the contents, which is
-// consistent with it (pointer equality implies equal contents).
+impl Default for Labels {
+    fn default() -> Self {
+        Labels(Arc::from(""))
+    }
+}
+
+// Equality short-circuits on a shared allocation; hash uses the bytes, which is consistent
+// with it (the layout is canonical, so equal sets have equal bytes).
 impl PartialEq for Labels {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
@@ -73,7 +109,80 @@ impl PartialOrd for Labels {
 
 impl Ord for Labels {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0.cmp(&other.0)
+        if self.same_allocation(other) {
+            return Ordering::Equal;
+        }
+        let (mut a, mut b) = (self.iter(), other.iter());
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return Ordering::Equal,
+                (None, Some(_)) => return Ordering::Less,
+                (Some(_), None) => return Ordering::Greater,
+                (Some(x), Some(y)) => match x.name.cmp(y.name).then(x.value.cmp(y.value)) {
+                    Ordering::Equal => {}
+                    unequal => return unequal,
+                },
+            }
+        }
+    }
+}
+
+/// Lengths below this take one `char`; longer ones a high `char` (from U+10000) and a low one.
+const SHORT_LEN: usize = 1 << 15;
+
+/// Appends `s` preceded by its length.
+fn put_str(out: &mut String, s: &str) {
+    let n = s.len();
+    if n < SHORT_LEN {
+        out.push(char::from_u32(n as u32).unwrap_or('\0'));
+    } else {
+        // `n >> 15` stays below 2^20 for any length an address space holds (2^35).
+        out.push(char::from_u32(0x1_0000 + (n >> 15) as u32).unwrap_or('\0'));
+        out.push(char::from_u32((n % SHORT_LEN) as u32).unwrap_or('\0'));
+    }
+    out.push_str(s);
+}
+
+/// Bytes [`put_str`] writes for `s`.
+fn encoded_len(s: &str) -> usize {
+    let n = s.len();
+    let char_len = |c: u32| char::from_u32(c).map_or(1, char::len_utf8);
+    let prefix = if n < SHORT_LEN {
+        char_len(n as u32)
+    } else {
+        char_len(0x1_0000 + (n >> 15) as u32) + char_len((n % SHORT_LEN) as u32)
+    };
+    prefix + n
+}
+
+/// Takes one length-prefixed string off the front of `rest`.
+fn take_str<'a>(rest: &mut &'a str) -> Option<&'a str> {
+    let mut chars = rest.chars();
+    let first = chars.next()? as usize;
+    let len = if first < 0x1_0000 {
+        first
+    } else {
+        ((first - 0x1_0000) << 15) | chars.next()? as usize
+    };
+    let body = chars.as_str();
+    let s = body.get(..len)?;
+    *rest = &body[len..];
+    Some(s)
+}
+
+/// The pairs of a [`Labels`], in name order.
+#[derive(Clone)]
+pub struct Iter<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = LabelRef<'a>;
+
+    fn next(&mut self) -> Option<LabelRef<'a>> {
+        let name = take_str(&mut self.rest)?;
+        let value = take_str(&mut self.rest)?;
+        Some(LabelRef { name, value })
     }
 }
 
@@ -105,31 +214,39 @@ impl Labels {
     pub fn from_pairs<I, N, V>(pairs: I) -> Result<Self, LabelsError>
     where
         I: IntoIterator<Item = (N, V)>,
-        N: Into<String>,
-        V: Into<String>,
+        N: AsRef<str>,
+        V: AsRef<str>,
     {
-        let mut v: Vec<Label> = Vec::new();
-        for (n, val) in pairs {
-            let name = n.into();
-            if !is_valid_label_name(&name) {
-                return Err(LabelsError::InvalidName(name));
+        let pairs: Vec<(N, V)> = pairs.into_iter().collect();
+        let mut v: Vec<(&str, &str)> = Vec::with_capacity(pairs.len());
+        for (n, val) in &pairs {
+            let (name, value) = (n.as_ref(), val.as_ref());
+            if !is_valid_label_name(name) {
+                return Err(LabelsError::InvalidName(name.to_string()));
             }
-            let value = val.into();
-            if value.is_empty() {
-                continue;
+            if !value.is_empty() {
+                v.push((name, value));
             }
-            v.push(Label { name, value });
         }
         v.sort_unstable();
         v.dedup();
-        if let Some(w) = v.windows(2).find(|w| w[0].name == w[1].name) {
+        if let Some(w) = v.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(LabelsError::DuplicateName {
-                name: w[0].name.clone(),
-                first: w[0].value.clone(),
-                second: w[1].value.clone(),
+                name: w[0].0.to_string(),
+                first: w[0].1.to_string(),
+                second: w[1].1.to_string(),
             });
         }
-        Ok(Self(v.into()))
+        let size = v
+            .iter()
+            .map(|(n, val)| encoded_len(n) + encoded_len(val))
+            .sum();
+        let mut out = String::with_capacity(size);
+        for (name, value) in v {
+            put_str(&mut out, name);
+            put_str(&mut out, value);
+        }
+        Ok(Self(Arc::from(out)))
     }
 
     /// Like [`Labels::from_pairs`], and additionally requires a `__name__` label, as every
@@ -137,8 +254,8 @@ impl Labels {
     pub fn series<I, N, V>(pairs: I) -> Result<Self, LabelsError>
     where
         I: IntoIterator<Item = (N, V)>,
-        N: Into<String>,
-        V: Into<String>,
+        N: AsRef<str>,
+        V: AsRef<str>,
     {
         let l = Self::from_pairs(pairs)?;
         l.require_metric_name()?;
@@ -153,12 +270,12 @@ impl Labels {
         }
     }
 
-    /// The value of label `name`, if present. O(log n).
+    /// The value of label `name`, if present. O(n), stopping at the first name past it.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|l| l.name.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].value.as_str())
+        self.iter()
+            .take_while(|l| l.name <= name)
+            .find(|l| l.name == name)
+            .map(|l| l.value)
     }
 
     /// The metric name (`__name__`), if present.
@@ -166,9 +283,9 @@ impl Labels {
         self.get(METRIC_NAME)
     }
 
-    /// Number of labels.
+    /// Number of labels. O(n).
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.iter().count()
     }
 
     /// True if there are no labels.
@@ -177,13 +294,13 @@ impl Labels {
     }
 
     /// The labels, sorted by name.
-    pub fn as_slice(&self) -> &[Label] {
-        &self.0
+    pub fn iter(&self) -> Iter<'_> {
+        Iter { rest: &self.0 }
     }
 
-    /// Iterates over the labels, sorted by name.
-    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
-        self.0.iter()
+    /// Bytes of the label text (the heap allocation holds this plus two reference counts).
+    pub fn text_len(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -224,8 +341,8 @@ impl LabelPool {
 }
 
 impl<'a> IntoIterator for &'a Labels {
-    type Item = &'a Label;
-    type IntoIter = std::slice::Iter<'a, Label>;
+    type Item = LabelRef<'a>;
+    type IntoIter = Iter<'a>;
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
@@ -235,7 +352,7 @@ impl<'a> IntoIterator for &'a Labels {
 impl fmt::Display for Labels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{")?;
-        for (i, l) in self.0.iter().enumerate() {
+        for (i, l) in self.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -268,7 +385,7 @@ mod tests {
     fn sorted_and_deduplicated() {
         let l = Labels::from_pairs([("job", "a"), ("__name__", "up"), ("job", "a"), ("b", "x")])
             .unwrap();
-        let names: Vec<&str> = l.iter().map(|l| l.name.as_str()).collect();
+        let names: Vec<&str> = l.iter().map(|l| l.name).collect();
         assert_eq!(names, vec!["__name__", "b", "job"]);
         assert_eq!(l.get("job"), Some("a"));
         assert_eq!(l.get("nope"), None);
@@ -336,5 +453,45 @@ mod tests {
         let a2 = Labels::from_pairs([("a", "2")]).unwrap();
         let b = Labels::from_pairs([("b", "0")]).unwrap();
         assert!(a < ab && ab < a2 && a2 < b);
+    }
+
+    #[test]
+    fn long_and_unicode_values_round_trip() {
+        for n in [0usize, 1, 127, 128, 0x7fff, 0x8000, 0x8001, 70_000, 1 << 20] {
+            let value = "é".repeat(n / 2) + &"v".repeat(n % 2 + 1);
+            let l = Labels::from_pairs([("a", value.as_str()), ("b", "x"), ("é_not", "")]);
+            assert!(l.is_err(), "invalid name must be rejected");
+            let l = Labels::from_pairs([("b", "x"), ("a", value.as_str())]).unwrap();
+            assert_eq!(l.get("a"), Some(value.as_str()), "length {n}");
+            assert_eq!(l.get("b"), Some("x"));
+            assert_eq!(l.len(), 2);
+            let pairs: Vec<(&str, &str)> = l.iter().map(|p| (p.name, p.value)).collect();
+            assert_eq!(pairs, vec![("a", value.as_str()), ("b", "x")]);
+        }
+    }
+
+    #[test]
+    fn one_allocation_about_the_size_of_the_text() {
+        let l = Labels::series([("__name__", "up"), ("job", "api")]).unwrap();
+        // 4 length chars + "__name__" "up" "job" "api".
+        assert_eq!(l.text_len(), 4 + 8 + 2 + 3 + 3);
+        assert!(Labels::empty().is_empty());
+        assert_eq!(Labels::empty().iter().count(), 0);
+        assert_eq!(Labels::empty(), Labels::from_pairs([("a", "")]).unwrap());
+    }
+
+    #[test]
+    fn order_compares_pairs_not_bytes() {
+        // Byte order of the layout would put the longer name "ab" (length 2) after "b"
+        // (length 1) only by accident of the prefix; the order must be by name.
+        let ab = Labels::from_pairs([("ab", "1")]).unwrap();
+        let b = Labels::from_pairs([("b", "1")]).unwrap();
+        assert!(ab < b);
+        let long = Labels::from_pairs([("a", "zz")]).unwrap();
+        let short = Labels::from_pairs([("a", "z")]).unwrap();
+        assert!(short < long);
+        let v2 = Labels::from_pairs([("a", "2")]).unwrap();
+        let v10 = Labels::from_pairs([("a", "10")]).unwrap();
+        assert!(v10 < v2);
     }
 }

@@ -2,18 +2,25 @@
 //! ([`postings`]) and the in-memory [`Index`] that maps label sets to [`SeriesRef`]s and
 //! resolves matcher lists to the series they select.
 //!
-//! It is append-only for now: series are never removed (head garbage collection will need
-//! deletion, and with it postings that can shrink).
+//! It is append-only: series are never removed (the head's garbage collection rebuilds its
+//! index). Memory per series: its [`Labels`] pointer, a 4-byte slot in the lookup table (a
+//! hash table of refs hashed by the series' labels, not a map holding the labels a second
+//! time), and 4 bytes per label in the postings. A block's index ([`Index::from_sorted`])
+//! has no lookup table: its series are sorted, so a lookup is a binary search.
 
 pub mod labels;
 pub mod matcher;
 pub mod postings;
 
+use crate::paged::PagedVec;
+use hashbrown::HashTable;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use thiserror::Error;
 
-pub use labels::{Label, LabelPool, Labels, LabelsError, METRIC_NAME, is_valid_label_name};
+pub use labels::{
+    Label, LabelPool, LabelRef, Labels, LabelsError, METRIC_NAME, is_valid_label_name,
+};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use postings::{MemPostings, SeriesRef};
 
@@ -23,21 +30,67 @@ pub enum IndexError {
     /// The label set cannot be stored as a series.
     #[error(transparent)]
     Labels(#[from] LabelsError),
+    /// The index holds 2^32 series already.
+    #[error("the index is full (4294967296 series)")]
+    Full,
+}
+
+/// How [`Index::get_ref`] finds a series.
+#[derive(Debug, Clone)]
+enum Lookup {
+    /// Refs in a hash table, hashed by their labels.
+    Hashed(HashTable<SeriesRef>),
+    /// No table: the series are sorted by labels.
+    Sorted,
 }
 
 /// In-memory inverted index over series label sets.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Index {
     /// Labels by ref: `SeriesRef(i)` is `series[i]`.
-    series: Vec<Labels>,
-    by_labels: HashMap<Labels, SeriesRef>,
+    series: PagedVec<Labels>,
+    lookup: Lookup,
+    hasher: RandomState,
     postings: MemPostings,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self {
+            series: PagedVec::new(),
+            lookup: Lookup::Hashed(HashTable::new()),
+            hasher: RandomState::new(),
+            postings: MemPostings::new(),
+        }
+    }
 }
 
 impl Index {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An index of `series`, which must be sorted by labels without repeats (a block's
+    /// series); `SeriesRef(i)` is `series[i]`. It keeps no lookup table (lookups binary
+    /// search) and no spare capacity. Fails on a series without `__name__`; returns the
+    /// position of a series out of order as `Err(Ok(i))`.
+    pub fn from_sorted(series: Vec<Labels>) -> Result<Index, Result<usize, IndexError>> {
+        if let Some(i) = series.windows(2).position(|w| w[0] >= w[1]) {
+            return Err(Ok(i + 1));
+        }
+        let mut postings = MemPostings::new();
+        for (i, labels) in series.iter().enumerate() {
+            labels.require_metric_name().map_err(|e| Err(e.into()))?;
+            postings.add(SeriesRef(i as u32), labels);
+        }
+        postings.shrink_to_fit();
+        Ok(Index {
+            series: series.into_iter().collect(),
+            lookup: Lookup::Sorted,
+            hasher: RandomState::new(),
+            postings,
+        })
     }
 
     /// Number of series.
@@ -53,25 +106,64 @@ impl Index {
     /// Registers a series, returning its ref; the same labels always give the same ref.
     /// The labels must include `__name__`. O(labels × log) plus one hash of the labels.
     pub fn add(&mut self, labels: &Labels) -> Result<SeriesRef, IndexError> {
-        if let Some(&r) = self.by_labels.get(labels) {
+        if let Some(r) = self.get_ref(labels) {
             return Ok(r);
         }
         labels.require_metric_name()?;
-        let r = SeriesRef(self.series.len() as u64);
+        let r = SeriesRef(u32::try_from(self.series.len()).map_err(|_| IndexError::Full)?);
+        if matches!(self.lookup, Lookup::Sorted)
+            && self.series.last().is_some_and(|last| last >= labels)
+        {
+            self.build_lookup();
+        }
         self.series.push(labels.clone());
-        self.by_labels.insert(labels.clone(), r);
+        let Index {
+            series,
+            lookup,
+            hasher,
+            ..
+        } = self;
+        if let Lookup::Hashed(table) = lookup {
+            table.insert_unique(hasher.hash_one(labels), r, |r| {
+                hasher.hash_one(&series[r.index()])
+            });
+        }
         self.postings.add(r, labels);
         Ok(r)
     }
 
+    /// Replaces a sorted index's binary search by a hash table (when a series is added out of
+    /// order).
+    fn build_lookup(&mut self) {
+        let mut table = HashTable::with_capacity(self.series.len());
+        for (i, labels) in self.series.iter().enumerate() {
+            let hasher = &self.hasher;
+            let series = &self.series;
+            table.insert_unique(hasher.hash_one(labels), SeriesRef(i as u32), |r| {
+                hasher.hash_one(&series[r.index()])
+            });
+        }
+        self.lookup = Lookup::Hashed(table);
+    }
+
     /// The ref of a series, if it is in the index.
     pub fn get_ref(&self, labels: &Labels) -> Option<SeriesRef> {
-        self.by_labels.get(labels).copied()
+        match &self.lookup {
+            Lookup::Hashed(table) => table
+                .find(self.hasher.hash_one(labels), |r| {
+                    self.series[r.index()] == *labels
+                })
+                .copied(),
+            Lookup::Sorted => {
+                let i = self.series.partition_point(|l| l < labels);
+                (self.series.get(i) == Some(labels)).then_some(SeriesRef(i as u32))
+            }
+        }
     }
 
     /// The labels of a series.
     pub fn labels(&self, r: SeriesRef) -> Option<&Labels> {
-        usize::try_from(r.0).ok().and_then(|i| self.series.get(i))
+        self.series.get(r.index())
     }
 
     /// Every series' labels, by ref.
@@ -129,7 +221,7 @@ impl Index {
         }
         include.sort_by_key(|l| l.len());
         let mut result: Vec<SeriesRef> = match include.split_first() {
-            None => (0..self.series.len() as u64).map(SeriesRef).collect(),
+            None => (0..self.series.len() as u32).map(SeriesRef).collect(),
             Some((first, rest)) => {
                 let mut acc = first.to_vec();
                 for l in rest {
@@ -198,7 +290,7 @@ mod tests {
         ix
     }
 
-    fn sel(ix: &Index, ms: &[Matcher]) -> Vec<u64> {
+    fn sel(ix: &Index, ms: &[Matcher]) -> Vec<u32> {
         ix.select(ms).into_iter().map(|r| r.0).collect()
     }
 
@@ -347,5 +439,47 @@ mod tests {
             ),
             vec![1]
         );
+    }
+
+    #[test]
+    fn a_sorted_index_finds_series_by_binary_search() {
+        let mut all: Vec<Labels> = fixture().all_labels().cloned().collect();
+        all.sort();
+        let ix = Index::from_sorted(all.clone()).unwrap();
+        for (i, l) in all.iter().enumerate() {
+            assert_eq!(ix.get_ref(l), Some(SeriesRef(i as u32)));
+        }
+        assert_eq!(ix.get_ref(&l(&[("__name__", "nope")])), None);
+        assert_eq!(sel(&ix, &[Matcher::equal("job", "a")]).len(), 2);
+        // Out of order or repeated: the position of the offending series.
+        let mut bad = all.clone();
+        bad.swap(1, 2);
+        assert_eq!(Index::from_sorted(bad).unwrap_err(), Ok(2));
+        let mut twice = all.clone();
+        twice.insert(1, all[0].clone());
+        assert_eq!(Index::from_sorted(twice).unwrap_err(), Ok(1));
+        assert!(matches!(
+            Index::from_sorted(vec![l(&[("job", "x")])]),
+            Err(Err(IndexError::Labels(LabelsError::MissingMetricName)))
+        ));
+    }
+
+    #[test]
+    fn adding_out_of_order_to_a_sorted_index_builds_the_lookup() {
+        let mut all: Vec<Labels> = fixture().all_labels().cloned().collect();
+        all.sort();
+        let mut ix = Index::from_sorted(all[1..].to_vec()).unwrap();
+        let r = ix.add(&all[0]).unwrap();
+        assert_eq!(r, SeriesRef(all.len() as u32 - 1));
+        assert_eq!(ix.get_ref(&all[0]), Some(r));
+        assert_eq!(ix.add(&all[0]).unwrap(), r);
+        for l in &all[1..] {
+            assert!(ix.get_ref(l).is_some());
+        }
+        // In order, the sorted index stays without a table.
+        let mut ix = Index::from_sorted(all[..2].to_vec()).unwrap();
+        let r = ix.add(&all[2]).unwrap();
+        assert_eq!(ix.get_ref(&all[2]), Some(r));
+        assert!(matches!(ix.lookup, Lookup::Sorted));
     }
 }

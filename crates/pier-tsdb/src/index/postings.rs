@@ -9,9 +9,17 @@
 use super::labels::Labels;
 use std::collections::BTreeMap;
 
-/// Identifier of a series in the index. Dense and increasing in insertion order.
+/// Identifier of a series in the index. Dense and increasing in insertion order; 32 bits, so
+/// that postings take 4 bytes per series and label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SeriesRef(pub u64);
+pub struct SeriesRef(pub u32);
+
+impl SeriesRef {
+    /// The ref as an index into per-series vectors.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// Label name → label value → sorted series refs. Both maps are ordered, so label names and
 /// values come out sorted for free.
@@ -30,14 +38,28 @@ impl MemPostings {
     /// (the index guarantees it), which keeps every list sorted. O(labels × log).
     pub fn add(&mut self, r: SeriesRef, labels: &Labels) {
         for l in labels {
-            let list = self
-                .m
-                .entry(l.name.clone())
-                .or_default()
-                .entry(l.value.clone())
-                .or_default();
+            // Look up before inserting: keys are allocated only for new names and values.
+            if !self.m.contains_key(l.name) {
+                self.m.insert(l.name.to_string(), BTreeMap::new());
+            }
+            let Some(values) = self.m.get_mut(l.name) else {
+                continue;
+            };
+            if !values.contains_key(l.value) {
+                values.insert(l.value.to_string(), Vec::new());
+            }
+            let Some(list) = values.get_mut(l.value) else {
+                continue;
+            };
             debug_assert!(list.last().is_none_or(|&last| last < r));
             list.push(r);
+        }
+    }
+
+    /// Gives every list's spare capacity back (for an index that no longer grows).
+    pub fn shrink_to_fit(&mut self) {
+        for list in self.m.values_mut().flat_map(BTreeMap::values_mut) {
+            list.shrink_to_fit();
         }
     }
 
@@ -110,7 +132,7 @@ pub fn subtract(a: &[SeriesRef], b: &[SeriesRef]) -> Vec<SeriesRef> {
 mod tests {
     use super::*;
 
-    fn refs(v: &[u64]) -> Vec<SeriesRef> {
+    fn refs(v: &[u32]) -> Vec<SeriesRef> {
         v.iter().copied().map(SeriesRef).collect()
     }
 

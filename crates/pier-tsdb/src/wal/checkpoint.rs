@@ -1,32 +1,23 @@
 //! WAL checkpoints: `wal/checkpoint.NNNNNNNN`, the head's series and chunks standing in for
 //! segments `<= N` (format and replay order in the [module docs](super)). Written
 //! crash-safely: `checkpoint.N.tmp`, fsync, rename, fsync `wal/`; then the segments and
-//! checkpoints it replaces are deleted.
+//! checkpoints it replaces are deleted. The head streams its series into a
+//! [`CheckpointWriter`] (through a small buffer) rather than handing over a copy of itself.
 
 use super::reader::{all_segments, read_records};
 use super::writer::sync_dir;
 use super::{REC_CHUNK, REC_SERIES, decode_chunk, decode_series, encode_chunk, encode_series};
-use crate::chunk::XorChunk;
 use crate::error::TsdbError;
 use crate::index::Labels;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 const PREFIX: &str = "checkpoint.";
 const TMP_SUFFIX: &str = ".tmp";
 
-/// One series of the head as a checkpoint holds it.
-#[derive(Debug, Clone)]
-pub struct CheckpointSeries {
-    /// The series' WAL ref.
-    pub wal_ref: u64,
-    /// Its labels.
-    pub labels: Labels,
-    /// Its chunks, oldest first.
-    pub chunks: Vec<Arc<XorChunk>>,
-}
+/// Buffer between the records and the file.
+const BUFFER: usize = 64 << 10;
 
 /// `wal/checkpoint.N`.
 pub fn checkpoint_path(wal_dir: &Path, n: u32) -> PathBuf {
@@ -55,34 +46,68 @@ pub fn list(wal_dir: &Path) -> Result<Vec<u32>, TsdbError> {
     Ok(out)
 }
 
-/// Writes `checkpoint.N` crash-safely; returns its size.
-pub fn write(wal_dir: &Path, n: u32, series: &[CheckpointSeries]) -> Result<u64, TsdbError> {
-    let path = checkpoint_path(wal_dir, n);
-    let tmp = wal_dir.join(format!("{PREFIX}{n:08}{TMP_SUFFIX}"));
-    let f = File::create(&tmp).map_err(|e| TsdbError::io("create", &tmp, e))?;
-    let mut w = BufWriter::with_capacity(1 << 20, f);
-    let mut buf = Vec::new();
-    let mut size = 0u64;
-    for s in series {
-        buf.clear();
-        encode_series(&mut buf, s.wal_ref, &s.labels);
-        for c in &s.chunks {
-            if !c.is_empty() {
-                encode_chunk(&mut buf, s.wal_ref, c.bytes());
-            }
-        }
-        w.write_all(&buf)
-            .map_err(|e| TsdbError::io("write", &tmp, e))?;
-        size += buf.len() as u64;
+/// `checkpoint.N` being written (as `checkpoint.N.tmp` until [`CheckpointWriter::finish`]).
+#[derive(Debug)]
+pub struct CheckpointWriter {
+    wal_dir: PathBuf,
+    n: u32,
+    tmp: PathBuf,
+    w: BufWriter<File>,
+    /// One series' records.
+    buf: Vec<u8>,
+    size: u64,
+}
+
+impl CheckpointWriter {
+    /// Starts `checkpoint.N`.
+    pub fn create(wal_dir: &Path, n: u32) -> Result<Self, TsdbError> {
+        let tmp = wal_dir.join(format!("{PREFIX}{n:08}{TMP_SUFFIX}"));
+        let f = File::create(&tmp).map_err(|e| TsdbError::io("create", &tmp, e))?;
+        Ok(Self {
+            wal_dir: wal_dir.to_path_buf(),
+            n,
+            tmp,
+            w: BufWriter::with_capacity(BUFFER, f),
+            buf: Vec::new(),
+            size: 0,
+        })
     }
-    let f = w
-        .into_inner()
-        .map_err(|e| TsdbError::io("write", &tmp, e.into_error()))?;
-    f.sync_all().map_err(|e| TsdbError::io("fsync", &tmp, e))?;
-    drop(f);
-    fs::rename(&tmp, &path).map_err(|e| TsdbError::io("rename", &tmp, e))?;
-    sync_dir(wal_dir)?;
-    Ok(size)
+
+    /// Writes one series: its record, then a record per non-empty chunk (XOR bytes, oldest
+    /// first).
+    pub fn series<'a>(
+        &mut self,
+        wal_ref: u64,
+        labels: &Labels,
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), TsdbError> {
+        self.buf.clear();
+        encode_series(&mut self.buf, wal_ref, labels);
+        for c in chunks {
+            encode_chunk(&mut self.buf, wal_ref, c);
+        }
+        self.w
+            .write_all(&self.buf)
+            .map_err(|e| TsdbError::io("write", &self.tmp, e))?;
+        self.size += self.buf.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes, fsyncs and renames the checkpoint into place (and fsyncs `wal/`); returns its
+    /// size.
+    pub fn finish(self) -> Result<u64, TsdbError> {
+        let tmp = self.tmp;
+        let f = self
+            .w
+            .into_inner()
+            .map_err(|e| TsdbError::io("write", &tmp, e.into_error()))?;
+        f.sync_all().map_err(|e| TsdbError::io("fsync", &tmp, e))?;
+        drop(f);
+        let path = checkpoint_path(&self.wal_dir, self.n);
+        fs::rename(&tmp, &path).map_err(|e| TsdbError::io("rename", &tmp, e))?;
+        sync_dir(&self.wal_dir)?;
+        Ok(self.size)
+    }
 }
 
 /// A record of a checkpoint.

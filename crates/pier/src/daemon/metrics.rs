@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use pier_scrape::exposition::Limits;
-use pier_scrape::scrape::{SampleSink, ScrapeManager, ScrapedSample, Target};
+use pier_scrape::scrape::{ScrapeManager, Target};
 use pier_spec::Manifest;
 use pier_supervisor::{ReplicaState, ReplicaStatus};
 use pier_tsdb::{Tsdb, TsdbOptions};
@@ -28,24 +28,6 @@ pub struct MetricsPipeline {
 /// for blocks shorter than two minutes).
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Commits each scrape to the store: `Ok` only once the batch is in the write-ahead log.
-struct TsdbSink(Arc<Tsdb>);
-
-impl SampleSink for TsdbSink {
-    fn write(&self, batch: Vec<ScrapedSample>) -> Result<(), String> {
-        let mut appender = self.0.appender();
-        for sample in &batch {
-            // Out-of-order, duplicate and invalid samples are counted by the store and skipped;
-            // the rest of the scrape is still stored.
-            let _ = appender.append(&sample.labels, sample.t_ms, sample.value);
-        }
-        appender
-            .commit()
-            .map(|_| ())
-            .map_err(|error| format!("cannot store the scrape: {error}"))
-    }
-}
-
 impl MetricsPipeline {
     /// Opens the store (before any process starts, so a broken store starts nothing), with
     /// the manifest's retention.
@@ -62,7 +44,7 @@ impl MetricsPipeline {
             .with_context(|| format!("cannot open the metrics store in {}", dir.display()))?;
         let tsdb = Arc::new(tsdb);
         let scrapes = Arc::new(ScrapeManager::new(
-            Arc::new(TsdbSink(tsdb.clone())),
+            Arc::new(super::tsdb_sink::TsdbSink::start(tsdb.clone())),
             Limits::default(),
         ));
         Ok(MetricsPipeline {

@@ -16,6 +16,7 @@ mod release;
 mod route_admin;
 mod scheduler;
 mod stage;
+mod tsdb_sink;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
