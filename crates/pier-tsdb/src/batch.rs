@@ -197,29 +197,11 @@ impl Tsdb {
 
 #[cfg(test)]
 mod tests {
-    use crate::{HeadStats, Labels, Storage, Tsdb, TsdbOptions};
+    use crate::tests::{all, open};
+    use crate::{HeadStats, Labels, Tsdb, TsdbOptions};
 
     fn l(name: &str, job: &str) -> Labels {
         Labels::from_pairs([("__name__", name), ("job", job)]).unwrap()
-    }
-
-    fn open(dir: &std::path::Path) -> Tsdb {
-        let options = TsdbOptions {
-            sync: false,
-            ..TsdbOptions::default()
-        };
-        Tsdb::open(dir, options).unwrap()
-    }
-
-    fn all(db: &Tsdb) -> Vec<(String, Vec<(i64, u64)>)> {
-        db.select(&[], i64::MIN, i64::MAX)
-            .unwrap()
-            .into_iter()
-            .map(|c| {
-                let name = c.labels.to_string();
-                (name, c.map(|(t, v)| (t, v.to_bits())).collect())
-            })
-            .collect()
     }
 
     fn counters(s: &HeadStats) -> [u64; 6] {

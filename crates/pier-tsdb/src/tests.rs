@@ -17,7 +17,7 @@ fn opts() -> TsdbOptions {
     }
 }
 
-fn open(dir: &Path) -> Tsdb {
+pub(crate) fn open(dir: &Path) -> Tsdb {
     Tsdb::open(dir, opts()).unwrap()
 }
 
@@ -33,7 +33,7 @@ fn dump(db: &Tsdb, ms: &[Matcher], mint: i64, maxt: i64) -> Vec<(String, Vec<(i6
         .collect()
 }
 
-fn all(db: &Tsdb) -> Vec<(String, Vec<(i64, u64)>)> {
+pub(crate) fn all(db: &Tsdb) -> Vec<(String, Vec<(i64, u64)>)> {
     dump(db, &[], i64::MIN, i64::MAX)
 }
 
