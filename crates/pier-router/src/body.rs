@@ -287,7 +287,8 @@ impl Body for ResponseBody {
         let Some(upstream) = this.upstream.as_mut() else {
             return Poll::Ready(None);
         };
-        match upstream.poll_data(cx) {
+        // What the client gets now, and whether (and how) the exchange is over.
+        let (frame, ended) = match upstream.poll_data(cx) {
             Poll::Ready(Some(Ok(data))) => {
                 if let Some(trace) = this.trace.as_ref() {
                     let len = data.len() as u64;
@@ -295,52 +296,35 @@ impl Body for ResponseBody {
                 }
                 // hyper stops polling once a body says it has ended, so a body that ends with
                 // its last frame (a Content-Length body) is finished here, not at `None`.
-                if this.upstream.as_ref().is_some_and(|b| b.is_end_stream()) {
-                    end(
-                        this.upstream,
-                        this.endpoint,
-                        this.in_flight,
-                        this.trace,
-                        None,
-                    );
-                } else {
+                let last = upstream.is_end_stream();
+                if !last {
                     this.idle.touch();
                 }
-                Poll::Ready(Some(Ok(Frame::data(data))))
+                (Some(Ok(Frame::data(data))), last.then_some(None))
             }
-            Poll::Ready(Some(Err(error))) => {
-                end(
-                    this.upstream,
-                    this.endpoint,
-                    this.in_flight,
-                    this.trace,
-                    Some(ErrorKind::BackendInterrupted),
-                );
-                Poll::Ready(Some(Err(BodyError::Backend(error))))
-            }
-            Poll::Ready(None) => {
-                end(
-                    this.upstream,
-                    this.endpoint,
-                    this.in_flight,
-                    this.trace,
-                    None,
-                );
-                Poll::Ready(None)
-            }
+            Poll::Ready(Some(Err(error))) => (
+                Some(Err(BodyError::Backend(error))),
+                Some(Some(ErrorKind::BackendInterrupted)),
+            ),
+            Poll::Ready(None) => (None, Some(None)),
             Poll::Pending => {
                 ready!(this.idle.poll_expired(cx));
-                let idle_for = this.idle.window;
-                end(
-                    this.upstream,
-                    this.endpoint,
-                    this.in_flight,
-                    this.trace,
-                    Some(ErrorKind::BackendIdle),
-                );
-                Poll::Ready(Some(Err(BodyError::Idle(idle_for))))
+                (
+                    Some(Err(BodyError::Idle(this.idle.window))),
+                    Some(Some(ErrorKind::BackendIdle)),
+                )
             }
+        };
+        if let Some(error) = ended {
+            end(
+                this.upstream,
+                this.endpoint,
+                this.in_flight,
+                this.trace,
+                error,
+            );
         }
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -155,31 +155,6 @@ impl Forwarding {
     pub fn fwd(&self) -> &HeaderValue {
         &self.headers[0].1
     }
-
-    /// Whether the request's own header `name` is replaced.
-    pub fn replaces(&self, name: &HeaderName) -> bool {
-        self.headers.iter().any(|(n, _)| n == name)
-    }
-
-    /// Sets the headers in a header map.
-    pub fn apply(&self, headers: &mut HeaderMap) {
-        for (name, value) in &self.headers {
-            headers.insert(name.clone(), value.clone());
-        }
-    }
-}
-
-/// Adds the forwarding headers to a request on its way to a replica; returns the resulting
-/// `X-Forwarded-For` value for the log's `fwd=`.
-pub fn add_forwarding(
-    headers: &mut HeaderMap,
-    client: &ClientInfo,
-    request_id: &HeaderValue,
-    at: SystemTime,
-) -> HeaderValue {
-    let forwarding = Forwarding::new(headers, client, request_id, at);
-    forwarding.apply(headers);
-    forwarding.fwd().clone()
 }
 
 /// The `Via` value with pier appended to what came before.
@@ -266,10 +241,20 @@ mod tests {
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         let client = ClientInfo::new("127.0.0.1".parse().unwrap(), 8080, "http");
         let at = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
-        let fwd = add_forwarding(&mut headers, &client, &HeaderValue::from_static("rid"), at);
-        assert_eq!(fwd, "10.0.0.1, 127.0.0.1");
-        assert_eq!(headers["x-request-start"], "1700000000123");
-        assert_eq!(headers["x-forwarded-port"], "8080");
-        assert_eq!(headers["via"], "1.1 pier");
+        let forwarding = Forwarding::new(&headers, &client, &HeaderValue::from_static("rid"), at);
+        assert_eq!(forwarding.fwd(), "10.0.0.1, 127.0.0.1");
+        let value = |name: &str| {
+            let (_, v) = forwarding.headers.iter().find(|(n, _)| n == name).unwrap();
+            v.to_str().unwrap().to_string()
+        };
+        assert_eq!(value("x-forwarded-for"), "10.0.0.1, 127.0.0.1");
+        assert_eq!(value("x-forwarded-proto"), "http");
+        assert_eq!(value("x-request-id"), "rid");
+        assert_eq!(value("x-request-start"), "1700000000123");
+        assert_eq!(value("x-forwarded-port"), "8080");
+        assert_eq!(value("via"), "1.1 pier");
+        headers.insert(header::VIA, HeaderValue::from_static("1.0 cdn"));
+        let forwarding = Forwarding::new(&headers, &client, &HeaderValue::from_static("rid"), at);
+        assert_eq!(forwarding.headers[5].1, "1.0 cdn, 1.1 pier");
     }
 }
