@@ -16,6 +16,7 @@ mod connect;
 pub mod errors;
 pub mod headers;
 pub mod histogram;
+mod housekeeping;
 pub mod metrics;
 pub mod pool;
 mod proxy;
@@ -162,21 +163,24 @@ impl Router {
         let workers = workers::Workers::start(count)?;
         let mut known = HashMap::new();
         let table = table::Table::build(&TableSpec::default(), &mut known, workers.count());
-        Ok(Router {
-            shared: Arc::new(Shared {
-                table: ArcSwap::from_pointee(table),
-                known: Mutex::new(known),
-                leaving: Mutex::new(HashMap::new()),
-                version: watch::channel(0).0,
-                config,
-                log,
-                metrics,
-                freed: Arc::new(Notify::new()),
-                queued: AtomicUsize::new(0),
-                workers,
-                tls,
-            }),
-        })
+        let shared = Arc::new(Shared {
+            table: ArcSwap::from_pointee(table),
+            known: Mutex::new(known),
+            leaving: Mutex::new(HashMap::new()),
+            version: watch::channel(0).0,
+            config,
+            log,
+            metrics,
+            freed: Arc::new(Notify::new()),
+            queued: AtomicUsize::new(0),
+            workers,
+            tls,
+        });
+        for index in 0..shared.workers.count() {
+            let job = housekeeping::run(Arc::downgrade(&shared));
+            shared.workers.run(index, Box::pin(job));
+        }
+        Ok(Router { shared })
     }
 
     /// Swaps in a table built from `spec`; requests in flight keep the snapshot they started

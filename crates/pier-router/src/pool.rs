@@ -153,6 +153,12 @@ impl Endpoint {
         }
     }
 
+    /// Drops the idle connections on this thread that the replica has closed.
+    pub(crate) fn close_idle_closed_by_peer(&self) {
+        let mut idle = self.idle_here().lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain_mut(|conn| conn.is_open());
+    }
+
     /// Idle connections kept on this thread.
     #[cfg(test)]
     fn idle_count(&self) -> usize {

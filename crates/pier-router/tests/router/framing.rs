@@ -1,7 +1,8 @@
 //! The router's own HTTP/1.1 client towards backends: every way a response body can be
 //! delimited (length, chunks, end of connection, none), informational responses, chunked
-//! uploads, keep-alive reuse, and a backend that closes its idle keep-alive connections —
-//! each through a real router to a scripted backend on 127.0.0.1.
+//! uploads, keep-alive reuse, and a backend that closes its idle keep-alive connections (noticed
+//! by the next request, and without one by the workers' sweep) — each through a real router to
+//! a scripted backend on 127.0.0.1.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,10 @@ use crate::harness::{TestRouter, get, ready, send_raw, wait_for};
 struct Seen {
     connections: AtomicUsize,
     closed_idle: AtomicUsize,
+    /// Tells `/then-half-close` to end its side of the connection.
+    half_close: tokio::sync::Notify,
+    /// Half-closed connections the router then closed on its side.
+    released: AtomicUsize,
 }
 
 /// A backend answering by path (see `answer`); counts connections.
@@ -70,6 +75,19 @@ async fn serve(mut stream: TcpStream, seen: Arc<Seen>) {
                 // the connection simply ends.
                 drop(stream);
                 seen.closed_idle.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            "/then-half-close" => {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+                    .await;
+                // Once the router holds the connection idle: done writing, still reading, so
+                // the end of the stream shows when the router closes its side.
+                seen.half_close.notified().await;
+                let _ = stream.shutdown().await;
+                let mut rest = [0u8; 64];
+                while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
+                seen.released.fetch_add(1, Ordering::SeqCst);
                 return;
             }
             _ => b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nlength".to_vec(),
@@ -271,4 +289,28 @@ async fn a_backend_closing_its_idle_connections_costs_no_request() {
     drop(client);
     let logs = router.logs.lock().unwrap().clone();
     assert!(logs.iter().all(|l| !l.contains("code=")), "{logs:#?}");
+}
+
+#[tokio::test]
+async fn idle_connections_the_backend_closed_are_released_without_traffic() {
+    let (router, seen) = router().await;
+    let reply = get(router.addr, "/then-half-close").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (Some(200), "first"),
+        "{reply:?}"
+    );
+    // The exchange is over (its log line is written after the connection went back to the
+    // pool); now the backend ends its side, and with no further request only the
+    // once-a-second sweep can close the router's.
+    router.log_line(&["path=\"/then-half-close\""]).await;
+    seen.half_close.notify_one();
+    let released = wait_for(Duration::from_secs(10), || {
+        (seen.released.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    assert!(
+        released.is_some(),
+        "the router kept a connection the backend closed"
+    );
 }
