@@ -55,20 +55,25 @@ impl LogLine {
 
     /// Heroku's log format: `2026-11-22T07:41:20.123Z app[web.1]: text`.
     pub fn heroku_format(&self) -> String {
+        let mut out = String::with_capacity(32 + self.source.len() + self.text.len());
+        self.push_heroku_format(&mut out);
+        out
+    }
+
+    /// Appends [`LogLine::heroku_format`] to `out`.
+    pub fn push_heroku_format(&self, out: &mut String) {
         let origin = if self.stream == LogStream::System {
             "pier"
         } else {
             "app"
         };
-        let mut out = String::with_capacity(32 + self.source.len() + self.text.len());
-        push_rfc3339_millis(self.at, &mut out);
+        push_rfc3339_millis(self.at, out);
         out.push(' ');
         out.push_str(origin);
         out.push('[');
         out.push_str(&self.source);
         out.push_str("]: ");
         out.push_str(&self.text);
-        out
     }
 }
 
@@ -111,7 +116,7 @@ struct Inner {
     /// Secret values (config vars) replaced in every line pushed.
     masks: std::sync::RwLock<Arc<Vec<(String, String)>>>,
     tx: broadcast::Sender<Arc<LogLine>>,
-    files: Option<Mutex<std_mpsc::Sender<ToFiles>>>,
+    files: Option<std_mpsc::Sender<ToFiles>>,
 }
 
 /// What the file writer thread is sent.
@@ -155,7 +160,7 @@ impl LogBus {
                 }),
                 tx,
                 masks: std::sync::RwLock::new(Arc::new(Vec::new())),
-                files: files.map(Mutex::new),
+                files,
             }),
         }
     }
@@ -212,10 +217,7 @@ impl LogBus {
             line
         };
         if let Some(files) = &self.inner.files {
-            let _ = files
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .send(ToFiles::Line(line));
+            let _ = files.send(ToFiles::Line(line));
         }
     }
 
@@ -226,10 +228,7 @@ impl LogBus {
             return;
         };
         let (ack, done) = std_mpsc::channel();
-        let sent = files
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(ToFiles::Flush(ack));
+        let sent = files.send(ToFiles::Flush(ack));
         if sent.is_ok() {
             let _ = done.recv_timeout(timeout);
         }
@@ -265,6 +264,8 @@ struct FileWriter {
     dir: PathBuf,
     // foldhash: looked up once per line written.
     open: std::collections::HashMap<String, (BufWriter<File>, u64), foldhash::fast::RandomState>,
+    /// The line being written, reused from one line to the next.
+    scratch: String,
 }
 
 impl FileWriter {
@@ -272,6 +273,7 @@ impl FileWriter {
         FileWriter {
             dir,
             open: Default::default(),
+            scratch: String::new(),
         }
     }
 
@@ -301,15 +303,14 @@ impl FileWriter {
     fn write(&mut self, line: &LogLine) {
         let service = sanitize(line.service());
         let service = service.as_ref();
-        let text = line.heroku_format();
-        let needs_rotation = self
-            .open
-            .get(service)
-            .is_some_and(|(_, size)| *size >= ROTATE_BYTES);
-        if needs_rotation {
-            self.rotate(service);
-        }
-        if !self.open.contains_key(service) {
+        self.scratch.clear();
+        line.push_heroku_format(&mut self.scratch);
+        self.scratch.push('\n');
+        let open = self.open.get(service).map(|(_, size)| *size);
+        if open.is_none_or(|size| size >= ROTATE_BYTES) {
+            if open.is_some() {
+                self.rotate(service);
+            }
             let path = self.dir.join(format!("{service}.log"));
             let Ok(file) = OpenOptions::new().create(true).append(true).open(&path) else {
                 return;
@@ -319,10 +320,9 @@ impl FileWriter {
                 .insert(service.to_string(), (BufWriter::new(file), size));
         }
         if let Some((writer, size)) = self.open.get_mut(service)
-            && writer.write_all(text.as_bytes()).is_ok()
-            && writer.write_all(b"\n").is_ok()
+            && writer.write_all(self.scratch.as_bytes()).is_ok()
         {
-            *size += text.len() as u64 + 1;
+            *size += self.scratch.len() as u64;
         }
     }
 
