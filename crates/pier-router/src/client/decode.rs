@@ -66,7 +66,9 @@ pub(crate) fn head(buf: &[u8], head_request: bool) -> Result<Option<(Head, usize
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let mut headers = HeaderMap::with_capacity(response.headers.len());
+    // Room for what the router adds on the way out (Via, a sticky Set-Cookie): growing the
+    // map would reallocate and rehash it on every response.
+    let mut headers = HeaderMap::with_capacity(response.headers.len() + 2);
     // What framing and keep-alive depend on, noted in the same pass.
     let mut delimiting = Delimiting::default();
     for h in response.headers.iter() {
