@@ -176,6 +176,11 @@ impl XorChunk {
         (self.num > 0).then_some(self.t)
     }
 
+    /// The last sample (timestamp, value bits), if any.
+    pub fn last_sample(&self) -> Option<(i64, u64)> {
+        (self.num > 0).then_some((self.t, self.v))
+    }
+
     /// The encoded chunk, header included; identical to Prometheus's `XORChunk.Bytes()` for
     /// the same appends.
     pub fn bytes(&self) -> &[u8] {

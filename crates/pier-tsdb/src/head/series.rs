@@ -72,23 +72,24 @@ impl ChunkLimits {
 pub struct MemSeries {
     /// Full chunks, oldest first; never modified again.
     closed: Vec<Arc<XorChunk>>,
-    /// The chunk being appended to (empty until the first sample).
+    /// The chunk being appended to (empty until the first sample). It holds the series' last
+    /// sample whenever the series has samples: a chunk is closed only to append to the next
+    /// one, and a series left without samples by [`MemSeries::truncate`] is dropped by the
+    /// head.
     open: XorChunk,
-    /// Last sample: timestamp and value bits.
-    last: Option<(i64, u64)>,
 }
 
 impl MemSeries {
     /// The last sample (timestamp, value bits), if any.
     pub fn last(&self) -> Option<(i64, u64)> {
-        self.last
+        self.open.last_sample()
     }
 
     /// Appends a sample that passed [`check_sample`] with `Accept`, closing the open chunk
     /// first when `limits` say so. Returns false (and changes nothing) if the sample is not
     /// newer than the last one.
     pub fn append(&mut self, t: i64, v: f64, limits: ChunkLimits) -> bool {
-        if check_sample(self.last, t, v) != SampleCheck::Accept {
+        if check_sample(self.last(), t, v) != SampleCheck::Accept {
             return false;
         }
         if limits.closes(&self.open, t) {
@@ -98,11 +99,7 @@ impl MemSeries {
             full.shrink_to_fit();
             self.closed.push(Arc::new(full));
         }
-        if self.open.append(t, v).is_err() {
-            return false;
-        }
-        self.last = Some((t, v.to_bits()));
-        true
+        self.open.append(t, v).is_ok()
     }
 
     /// Number of chunks, the open one included if it has samples.
@@ -124,8 +121,8 @@ impl MemSeries {
     }
 
     /// Drops the samples older than `mint`: whole chunks ending before it, and the older part
-    /// of a chunk straddling it (re-encoded). Returns the number of samples dropped. The last
-    /// sample is remembered even if dropped.
+    /// of a chunk straddling it (re-encoded). Returns the number of samples dropped. A series
+    /// left without samples has no last sample either (the head drops it).
     pub fn truncate(&mut self, mint: i64) -> u64 {
         let mut dropped = 0u64;
         let keep_from = self
@@ -329,8 +326,9 @@ mod tests {
         assert_eq!(s.truncate(22), 9);
         assert_eq!(s.num_chunks(), 1);
         assert!(s.append(25, 0.0, lim(10)));
+        assert_eq!(s.last().map(|l| l.0), Some(25));
         assert_eq!(s.truncate(100), 4);
         assert_eq!(s.num_chunks(), 0);
-        assert_eq!(s.last().map(|l| l.0), Some(25));
+        assert_eq!(s.last(), None);
     }
 }
