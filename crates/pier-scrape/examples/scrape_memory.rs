@@ -70,7 +70,7 @@ fn live_heap() -> f64 {
 struct Sink(Arc<Tsdb>);
 
 impl SampleSink for Sink {
-    fn write(&self, batch: Vec<ScrapedSample>) -> Result<(), String> {
+    fn write(&self, batch: &mut Vec<ScrapedSample>) -> Result<(), String> {
         self.0
             .commit_batch(batch.iter().map(|s| (&s.labels, s.t_ms, s.value)))
             .map(|_| ())

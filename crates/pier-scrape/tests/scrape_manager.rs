@@ -128,8 +128,9 @@ struct Collect {
 }
 
 impl SampleSink for Collect {
-    fn write(&self, batch: Vec<ScrapedSample>) -> Result<(), String> {
-        self.batches.lock().unwrap().push(batch);
+    fn write(&self, batch: &mut Vec<ScrapedSample>) -> Result<(), String> {
+        // A copy: the scrape loop clears and refills the buffer it lent.
+        self.batches.lock().unwrap().push(batch.clone());
         self.events.notify_waiters();
         Ok(())
     }

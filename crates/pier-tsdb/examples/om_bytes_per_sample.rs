@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             print_xor_chunks(b)?;
         }
         for r in 0..b.index().len() as u32 {
-            for c in b.chunks_of(SeriesRef(r)) {
+            for c in &b.chunks_of(SeriesRef(r)) {
                 let rec = b.read_record(c)?;
                 let (start, _) = record_data(&rec)?;
                 if rec[start - 1] == ENCODING_XOR {
@@ -169,7 +169,7 @@ fn du_sb(dir: &Path) -> Result<u64, Box<dyn std::error::Error>> {
 fn print_xor_chunks(b: &Block) -> Result<(), Box<dyn std::error::Error>> {
     for r in 0..b.index().len() as u32 {
         let r = SeriesRef(r);
-        for c in b.chunks_of(r) {
+        for c in &b.chunks_of(r) {
             let (encoding, data) = b.read_chunk(c)?;
             if encoding != ENCODING_XOR {
                 continue;

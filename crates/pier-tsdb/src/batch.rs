@@ -6,6 +6,12 @@
 //! to), 4 bytes per head series (which of them the batch touched) and 24 bytes per series
 //! touched (its last sample and WAL ref), plus the WAL record itself. It holds the WAL lock
 //! from start to end, so nothing changes the head meanwhile and each sample is checked once.
+//!
+//! Those vectors ([`CommitScratch`]) are kept in the store from one commit to the next, as
+//! scrapes of the same targets need the same sizes every interval: allocating and freeing
+//! them per commit left the allocator holding their freed pages resident (jemalloc returns
+//! dirty pages over ten seconds). They are cleared after each commit and shrunk when much
+//! larger than the commit that used them.
 
 use crate::appender::CommitStats;
 use crate::db::{Counters, Tsdb};
@@ -18,6 +24,33 @@ use std::hash::{BuildHasher, RandomState};
 
 /// `ids` value of a sample that is not stored.
 const REJECTED: u32 = u32::MAX;
+
+/// [`Tsdb::commit_batch`]'s working vectors, reused from one commit to the next (emptied
+/// between commits). See the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct CommitScratch {
+    ids: Vec<u32>,
+    slot: Vec<u32>,
+    touched: Vec<Touched>,
+    buf: Vec<u8>,
+}
+
+impl CommitScratch {
+    /// Empties every vector, giving back capacity beyond twice what this commit used.
+    fn reset(&mut self) {
+        fn fit<T>(v: &mut Vec<T>) {
+            let used = v.len();
+            v.clear();
+            if v.capacity() > 2 * used + 1024 {
+                v.shrink_to(used);
+            }
+        }
+        fit(&mut self.ids);
+        fit(&mut self.slot);
+        fit(&mut self.touched);
+        fit(&mut self.buf);
+    }
+}
 
 /// A series the batch touched.
 #[derive(Debug, Clone, Copy)]
@@ -44,25 +77,38 @@ impl Tsdb {
         let batch = batch.into_iter();
         let mut stats = CommitStats::default();
         let mut wal = self.lock_wal();
+        let mut scratch = self
+            .commit_scratch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let CommitScratch {
+            ids,
+            slot,
+            touched,
+            buf,
+        } = &mut *scratch;
+        // A panic in an earlier commit may have left them filled.
+        ids.clear();
+        slot.clear();
+        touched.clear();
+        buf.clear();
         let min_valid = self.min_valid_time();
         let (hint, _) = batch.size_hint();
         // Per sample: the id of its series (a head ref, or `head_len + i` for the batch's
         // i-th new series), or REJECTED.
-        let mut ids: Vec<u32> = Vec::with_capacity(hint);
+        ids.reserve(hint);
         // Per id: 1 + the series' index in `touched`, or 0.
-        let mut slot: Vec<u32>;
-        let mut touched: Vec<Touched> = Vec::new();
+        touched.reserve(hint);
         // The batch's new series, found by labels.
         let mut new_series: Vec<&'a Labels> = Vec::new();
         let mut new_index: HashTable<u32> = HashTable::new();
         let hasher = RandomState::new();
         let (mut ooo, mut oob, mut dup, mut ignored) = (0u64, 0u64, 0u64, 0u64);
-        let mut buf: Vec<u8>;
         let head_len;
         {
             let head = self.read_head();
             head_len = head.num_series() as u32;
-            slot = vec![0; head_len as usize];
+            slot.resize(head_len as usize, 0);
             for (labels, t, v) in batch.clone() {
                 let id = match head.get_ref(labels) {
                     Some(r) => r.0,
@@ -128,20 +174,20 @@ impl Tsdb {
             // New series get WAL refs in order of their first accepted sample, as the
             // appender gives them.
             let accepted = ids.iter().filter(|&&id| id != REJECTED).count();
-            buf = Vec::with_capacity(wal::HEADER_LEN + 16 + accepted * 12);
+            buf.reserve(wal::HEADER_LEN + 16 + accepted * 12);
             let mut next_ref = head.next_wal_ref();
             for &id in ids.iter().filter(|&&id| id >= head_len && id != REJECTED) {
                 let series = &mut touched[slot[id as usize] as usize - 1];
                 if series.wal_ref == u64::MAX {
                     series.wal_ref = next_ref;
-                    wal::encode_series(&mut buf, next_ref, new_series[(id - head_len) as usize]);
+                    wal::encode_series(buf, next_ref, new_series[(id - head_len) as usize]);
                     next_ref += 1;
                     stats.series_created += 1;
                 }
             }
             if accepted > 0 {
                 wal::encode_samples(
-                    &mut buf,
+                    buf,
                     ids.iter()
                         .zip(batch.clone())
                         .filter(|(id, _)| **id != REJECTED)
@@ -153,7 +199,10 @@ impl Tsdb {
             stats.samples_accepted = accepted as u64;
         }
         if stats.samples_accepted > 0 {
-            wal.write(&buf)?;
+            if let Err(e) = wal.write(buf) {
+                scratch.reset();
+                return Err(e);
+            }
             let mut head = self.write_head();
             // The new series' head refs, by their index in `new_series`.
             let mut new_refs: Vec<Option<SeriesRef>> = vec![None; new_series.len()];
@@ -179,6 +228,9 @@ impl Tsdb {
                 }
             }
         }
+        stats.wal_bytes = buf.len() as u64;
+        scratch.reset();
+        drop(scratch);
         drop(wal);
         let c = &self.counters;
         Counters::add(&c.appended, stats.samples_accepted);
@@ -190,7 +242,6 @@ impl Tsdb {
         stats.out_of_bounds = oob;
         stats.duplicate = dup;
         stats.duplicates_ignored = ignored;
-        stats.wal_bytes = buf.len() as u64;
         Ok(stats)
     }
 }
@@ -295,5 +346,42 @@ mod tests {
             (1, 1, 0)
         );
         assert!(db.commit_batch(std::iter::empty()).unwrap().wal_bytes == 0);
+    }
+
+    #[test]
+    fn the_working_vectors_are_reused_emptied_and_shrunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let big: Vec<Labels> = (0..5000).map(|i| l("m", &i.to_string())).collect();
+        db.commit_batch(big.iter().map(|l| (l, 10, 1.0))).unwrap();
+        let cap = |db: &Tsdb| {
+            let s = db.commit_scratch.lock().unwrap();
+            assert!(s.ids.is_empty() && s.slot.is_empty() && s.touched.is_empty());
+            assert!(s.buf.is_empty());
+            (s.ids.capacity(), s.touched.capacity(), s.buf.capacity())
+        };
+        let (ids, touched, _) = cap(&db);
+        assert!(ids >= 5000 && touched >= 5000);
+        // The same size again: the buffers are kept.
+        db.commit_batch(big.iter().map(|l| (l, 20, 2.0))).unwrap();
+        assert_eq!(cap(&db).0, ids);
+        // A much smaller commit gives the spare room back, and stores exactly its samples.
+        db.commit_batch([(&big[7], 30, 3.0)]).unwrap();
+        let (ids, touched, buf) = cap(&db);
+        assert!(
+            ids < 1100 && touched < 1100 && buf < 2000,
+            "{ids} {touched} {buf}"
+        );
+        let got = all(&db);
+        assert_eq!(got.len(), 5000);
+        let samples = |labels: &Labels| {
+            let name = labels.to_string();
+            let (_, s) = got.iter().find(|(n, _)| *n == name).unwrap();
+            s.iter()
+                .map(|&(t, v)| (t, f64::from_bits(v)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(samples(&big[7]), vec![(10, 1.0), (20, 2.0), (30, 3.0)]);
+        assert_eq!(samples(&big[8]), vec![(10, 1.0), (20, 2.0)]);
     }
 }

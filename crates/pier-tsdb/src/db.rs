@@ -195,6 +195,8 @@ pub struct Tsdb {
     /// Open blocks sorted by mint (non-overlapping); replaced wholesale on change.
     blocks: RwLock<Arc<Vec<Arc<Block>>>>,
     wal: Mutex<WalWriter>,
+    /// [`Tsdb::commit_batch`]'s working vectors, kept between commits; locked after `wal`.
+    pub(crate) commit_scratch: Mutex<crate::batch::CommitScratch>,
     /// The oldest timestamp the head accepts (`i64::MIN`: no bound).
     min_valid: AtomicI64,
     /// Serializes cutting, compaction and retention.
@@ -319,6 +321,7 @@ impl Tsdb {
             head: RwLock::new(head),
             blocks: RwLock::new(Arc::new(blocks)),
             wal: Mutex::new(writer),
+            commit_scratch: Mutex::new(crate::batch::CommitScratch::default()),
             min_valid: AtomicI64::new(min_valid),
             maintenance: Mutex::new(()),
             checkpoint_bytes: AtomicU64::new(checkpoint_bytes),

@@ -593,7 +593,7 @@ fn encodings(db: &Tsdb) -> Vec<u8> {
     let mut out = Vec::new();
     for b in db.blocks().iter() {
         for r in 0..b.index().len() as u32 {
-            for c in b.chunks_of(pier_tsdb::SeriesRef(r)) {
+            for c in &b.chunks_of(pier_tsdb::SeriesRef(r)) {
                 out.push(b.read_chunk(c).unwrap().0);
             }
         }

@@ -10,10 +10,9 @@ use crate::exposition::SCRAPE_ACCEPT;
 /// The User-Agent pier scrapes with (Prometheus sends `Prometheus/<version>`).
 pub(crate) const USER_AGENT: &str = concat!("pier/", env!("CARGO_PKG_VERSION"));
 
-/// A successful response: the body and its `Content-Type`.
+/// A successful response's `Content-Type` (its body is in the caller's buffer).
 #[derive(Debug)]
 pub(crate) struct Fetched {
-    pub body: Vec<u8>,
     pub content_type: Option<String>,
 }
 
@@ -33,20 +32,24 @@ pub(crate) fn timeout_header(timeout: Duration) -> String {
     format!("{}", timeout.as_secs_f64())
 }
 
-/// GETs `url`. Fails unless the status is 200 (as Prometheus requires), the whole exchange ends
-/// within `timeout`, and the body is at most `max_body_bytes` (`0` = unlimited). The body's
-/// buffer is sized from the `Content-Length`, or else from `size_hint` (the previous body's
-/// size), so that it is not grown by doubling.
+/// GETs `url` into `body`, which is cleared first: the caller keeps one buffer per target
+/// and passes it to every scrape, so a scrape reuses the previous one's memory instead of
+/// allocating (and, a second later, freeing) a buffer the size of the whole exposition.
+/// Fails unless the status is 200 (as Prometheus requires), the whole exchange ends within
+/// `timeout`, and the body is at most `max_body_bytes` (`0` = unlimited); `body` then holds
+/// nothing meaningful. The buffer is grown to the `Content-Length` at once when there is one,
+/// so that it is not grown by doubling.
 pub(crate) async fn fetch(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
     max_body_bytes: usize,
-    size_hint: usize,
+    body: &mut Vec<u8>,
 ) -> Result<Fetched, String> {
+    body.clear();
     match tokio::time::timeout(
         timeout,
-        fetch_unbounded(client, url, timeout, max_body_bytes, size_hint),
+        fetch_unbounded(client, url, timeout, max_body_bytes, body),
     )
     .await
     {
@@ -63,7 +66,7 @@ async fn fetch_unbounded(
     url: &str,
     timeout: Duration,
     max_body_bytes: usize,
-    size_hint: usize,
+    body: &mut Vec<u8>,
 ) -> Result<Fetched, String> {
     let parsed =
         reqwest::Url::parse(url).map_err(|e| format!("invalid scrape URL {url:?}: {e}"))?;
@@ -100,16 +103,12 @@ async fn fetch_unbounded(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let expected = response
+    if let Some(expected) = response
         .content_length()
         .and_then(|n| usize::try_from(n).ok())
-        .unwrap_or(size_hint + size_hint / 16);
-    let cap = if max_body_bytes == 0 {
-        expected
-    } else {
-        expected.min(max_body_bytes)
-    };
-    let mut body = Vec::with_capacity(cap.min(64 << 20));
+    {
+        body.reserve_exact(expected.min(64 << 20));
+    }
     while let Some(chunk) = response
         .chunk()
         .await
@@ -120,7 +119,16 @@ async fn fetch_unbounded(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Fetched { body, content_type })
+    Ok(Fetched { content_type })
+}
+
+/// Gives back most of a reused body buffer that is far larger than the latest body (a target
+/// whose exposition shrank for good), keeping an eighth of slack for the next one.
+pub(crate) fn trim_body_buffer(body: &mut Vec<u8>) {
+    let len = body.len();
+    if body.capacity() > 2 * len + (64 << 10) {
+        body.shrink_to(len + len / 8);
+    }
 }
 
 /// One sentence for a request error: connection failures name the address and the OS error,
@@ -186,6 +194,18 @@ mod tests {
         assert_eq!(human_duration(Duration::from_millis(150)), "150ms");
         assert_eq!(human_duration(Duration::from_secs(10)), "10s");
         assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn a_body_buffer_is_kept_unless_far_larger_than_the_body() {
+        let mut body = Vec::with_capacity(1 << 20);
+        body.extend_from_slice(&[b'x'; 900 << 10]);
+        trim_body_buffer(&mut body);
+        assert_eq!(body.capacity(), 1 << 20);
+        body.truncate(10 << 10);
+        trim_body_buffer(&mut body);
+        assert!(body.capacity() < 16 << 10, "{}", body.capacity());
+        assert_eq!(body, vec![b'x'; 10 << 10]);
     }
 
     #[test]

@@ -32,8 +32,12 @@ pub use manager::ScrapeManager;
 /// `Ok` means durably stored (the daemon's implementation commits to the tsdb WAL). The call is
 /// made from a blocking-capable thread (`tokio::task::spawn_blocking`), so it may do file I/O.
 /// An `Err` marks the target `down` with the error as `last_error`.
+///
+/// The batch is lent: the caller clears it after the call and fills the same buffer with the
+/// target's next scrape, so that a scrape of many series does not allocate (and free) a
+/// batch every interval. A sink may take the samples out (`std::mem::take`) or leave them.
 pub trait SampleSink: Send + Sync + 'static {
-    fn write(&self, batch: Vec<ScrapedSample>) -> Result<(), String>;
+    fn write(&self, batch: &mut Vec<ScrapedSample>) -> Result<(), String>;
 }
 
 /// One sample of a scrape: the full series labels (with `__name__`), a timestamp in milliseconds

@@ -104,8 +104,11 @@ pub(crate) async fn run(mut args: LoopArgs) {
     let mut aligner = Aligner::new(cadence.interval);
     let mut next: Option<tokio::time::Instant> = None;
     let mut first = true;
-    // The previous body's size, to size the next one's buffer.
-    let mut body_hint = 0usize;
+    // The response body's buffer and the batch's, kept from one scrape to the next: the
+    // whole exposition and a sample per series would otherwise be allocated and freed every
+    // interval, and the allocator keeps freed pages resident for a while.
+    let mut body: Vec<u8> = Vec::new();
+    let mut batch: Vec<ScrapedSample> = Vec::new();
     'run: loop {
         if let Some(at) = next {
             tokio::select! {
@@ -138,12 +141,11 @@ pub(crate) async fn run(mut args: LoopArgs) {
 
         let outcome = tokio::select! {
             _ = stop_signal(&mut args.stop) => break 'run,
-            outcome = fetch::fetch(&args.client, &args.target.url, cadence.timeout, args.limits.max_body_bytes, body_hint) => outcome,
+            outcome = fetch::fetch(&args.client, &args.target.url, cadence.timeout, args.limits.max_body_bytes, &mut body) => outcome,
         };
-        if let Ok(fetched) = &outcome {
-            body_hint = fetched.body.len();
-        }
-        record(&args, &mut state, outcome, started_at, t_ms, started).await;
+        let fetched = outcome.map(|f| (f, body.as_slice()));
+        batch = record(&args, &mut state, fetched, batch, started_at, t_ms, started).await;
+        fetch::trim_body_buffer(&mut body);
 
         next = Some(match next {
             None => {
@@ -164,7 +166,7 @@ pub(crate) async fn run(mut args: LoopArgs) {
     if let Some(marker) = markers.first() {
         args.last_t.fetch_max(marker.t_ms, Ordering::AcqRel);
     }
-    if let Err(error) = write(&args.sink, markers).await {
+    if let (_, Err(error)) = write(&args.sink, markers).await {
         tracing::warn!(job = %args.target.job, url = %args.target.url, %error, "storing end-of-run staleness markers failed");
     }
 }
@@ -186,22 +188,26 @@ fn stopped(stop: &watch::Receiver<bool>) -> bool {
 }
 
 /// Parses a fetched body into one batch (the scrape's duration covers fetch and parse),
-/// updates the health record, writes the batch.
+/// updates the health record, writes the batch. `batch` is an empty buffer to fill; it is
+/// returned empty again, for the next scrape.
 async fn record(
     args: &LoopArgs,
     state: &mut SeriesState,
-    outcome: Result<fetch::Fetched, String>,
+    outcome: Result<(fetch::Fetched, &[u8]), String>,
+    mut batch: Vec<ScrapedSample>,
     started_at: SystemTime,
     t_ms: i64,
     started: Instant,
-) {
+) -> Vec<ScrapedSample> {
     let limits: &Limits = &args.limits;
-    let prepared = outcome.and_then(|fetched| {
+    let prepared = outcome.and_then(|(fetched, body)| {
         let format = format_of(fetched.content_type.as_deref());
-        state.prepare(&fetched.body, format, limits, t_ms).map(|p| {
-            let count = p.samples_scraped;
-            (p, count)
-        })
+        state
+            .prepare(body, format, limits, t_ms, &mut batch)
+            .map(|p| {
+                let count = p.samples_scraped;
+                (p, count)
+            })
     });
     let duration = started.elapsed();
     let report = |up: bool, samples_scraped: usize, series_added: usize| Report {
@@ -220,26 +226,31 @@ async fn record(
         })
     };
     match prepared {
-        Ok((mut prepared, count)) => {
-            let mut batch = std::mem::take(&mut prepared.samples);
-            batch.extend(state.report(t_ms, report(true, count, prepared.series_added)));
+        Ok((prepared, count)) => {
+            state.report(t_ms, report(true, count, prepared.series_added), &mut batch);
             set(Health::Up, None, count);
-            match write(&args.sink, batch).await {
+            let (batch, written) = write(&args.sink, batch).await;
+            match written {
                 Ok(()) => state.commit(prepared, t_ms),
                 Err(error) => {
                     state.commit_unstored(prepared);
                     sink_failed(args, error);
                 }
             }
+            batch
         }
         Err(error) => {
             tracing::debug!(job = %args.target.job, url = %args.target.url, %error, "scrape failed");
-            let mut batch = state.fail(t_ms);
-            batch.extend(state.report(t_ms, report(false, 0, 0)));
+            // A parse that failed half way left samples in the batch.
+            batch.clear();
+            state.fail(t_ms, &mut batch);
+            state.report(t_ms, report(false, 0, 0), &mut batch);
             set(Health::Down, Some(error), 0);
-            if let Err(error) = write(&args.sink, batch).await {
+            let (batch, written) = write(&args.sink, batch).await;
+            if let Err(error) = written {
                 sink_failed(args, error);
             }
+            batch
         }
     }
 }
@@ -260,12 +271,24 @@ fn set_health(health: &Mutex<TargetHealth>, f: impl FnOnce(&mut TargetHealth)) {
 }
 
 /// Hands a batch to the sink on a blocking-capable thread. An empty batch is not written.
-async fn write(sink: &Arc<dyn SampleSink>, batch: Vec<ScrapedSample>) -> Result<(), String> {
+/// Returns the batch's buffer emptied — its samples (and their references to label sets)
+/// dropped, its capacity kept for the next scrape — with the sink's answer.
+async fn write(
+    sink: &Arc<dyn SampleSink>,
+    mut batch: Vec<ScrapedSample>,
+) -> (Vec<ScrapedSample>, Result<(), String>) {
     if batch.is_empty() {
-        return Ok(());
+        return (batch, Ok(()));
     }
     let sink = Arc::clone(sink);
-    tokio::task::spawn_blocking(move || sink.write(batch))
-        .await
-        .map_err(|e| format!("the sample sink panicked: {e}"))?
+    let written = tokio::task::spawn_blocking(move || {
+        let result = sink.write(&mut batch);
+        batch.clear();
+        (batch, result)
+    })
+    .await;
+    match written {
+        Ok((batch, result)) => (batch, result),
+        Err(e) => (Vec::new(), Err(format!("the sample sink panicked: {e}"))),
+    }
 }

@@ -7,7 +7,8 @@
 //! A scrape is read line by line out of the body ([`crate::exposition`]'s reused buffer) into
 //! the target's [`SeriesCache`]: a line whose series text was seen before, and whose cached
 //! labels are checked to be what it means, costs no allocation; only new series build a label
-//! set. The batch of samples for the store is the one thing a scrape allocates.
+//! set. The batch of samples for the store goes into a buffer the caller keeps from one scrape
+//! to the next, so a steady scrape allocates nothing here.
 
 use pier_tsdb::{Labels, STALE_NAN};
 
@@ -33,11 +34,10 @@ pub(crate) struct Report {
     pub series_added: usize,
 }
 
-/// A successful scrape turned into samples, not yet committed to the state.
+/// A successful scrape turned into samples (in the caller's batch), not yet committed to the
+/// state.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    /// Exposed samples, then staleness markers for the previous scrape's vanished series.
-    pub samples: Vec<ScrapedSample>,
     /// Sample lines in the body (repeats included).
     pub samples_scraped: usize,
     /// Series new since the previous scrape.
@@ -110,18 +110,27 @@ impl SeriesState {
     }
 
     /// Parses a scrape body taken at `t_ms` into samples plus staleness markers for the
-    /// previous scrape's series that are gone. Fails when the body does not parse or a
-    /// sample's labels cannot form a series; the previous scrape is then still the one
-    /// [`SeriesState::fail`] marks stale.
+    /// previous scrape's series that are gone, put in `samples` (cleared first; its buffer is
+    /// reused, grown to the previous batch's size at once, or shrunk when it is more than
+    /// twice that). Fails when the body does not parse or a sample's labels cannot form a
+    /// series (`samples` then holds part of the scrape); the previous scrape is then still the
+    /// one [`SeriesState::fail`] marks stale.
     pub fn prepare(
         &mut self,
         body: &[u8],
         format: Format,
         limits: &Limits,
         t_ms: i64,
+        samples: &mut Vec<ScrapedSample>,
     ) -> Result<Prepared, String> {
         self.cache.begin();
-        let mut samples = Vec::with_capacity(self.last_batch.max(16));
+        samples.clear();
+        let want = self.last_batch.max(16);
+        if samples.capacity() > 2 * want + 1024 {
+            samples.shrink_to(want);
+        } else {
+            samples.reserve(want);
+        }
         let (mut scraped, mut added) = (0usize, 0usize);
         let mut bad_labels: Option<String> = None;
         let Self {
@@ -169,7 +178,6 @@ impl SeriesState {
         samples.extend(self.stale_markers(t_ms, false));
         self.last_batch = samples.len() + SYNTHETIC.len();
         Ok(Prepared {
-            samples,
             samples_scraped: scraped,
             series_added: added,
         })
@@ -188,12 +196,11 @@ impl SeriesState {
     }
 
     /// A failed scrape at `t_ms`: staleness markers for every series of the previous scrape,
-    /// which is then forgotten (Prometheus appends an empty scrape).
-    pub fn fail(&mut self, t_ms: i64) -> Vec<ScrapedSample> {
-        let markers = self.stale_markers(t_ms, true);
+    /// added to `batch`; that scrape is then forgotten (Prometheus appends an empty scrape).
+    pub fn fail(&mut self, t_ms: i64, batch: &mut Vec<ScrapedSample>) {
+        batch.extend(self.stale_markers(t_ms, true));
         self.cache.forget_previous();
         self.note_time(t_ms);
-        markers
     }
 
     /// The end of the target's run at `t_ms`: markers for every series of the previous scrape
@@ -215,8 +222,8 @@ impl SeriesState {
         markers
     }
 
-    /// The synthetic series for one scrape.
-    pub fn report(&mut self, t_ms: i64, report: Report) -> Vec<ScrapedSample> {
+    /// The synthetic series for one scrape, added to `batch`.
+    pub fn report(&mut self, t_ms: i64, report: Report, batch: &mut Vec<ScrapedSample>) {
         self.note_time(t_ms);
         let values = [
             if report.up { 1.0 } else { 0.0 },
@@ -225,15 +232,16 @@ impl SeriesState {
             report.samples_scraped as f64,
             report.series_added as f64,
         ];
-        self.synthetic
-            .iter()
-            .zip(values)
-            .map(|(labels, value)| ScrapedSample {
-                labels: labels.clone(),
-                t_ms,
-                value,
-            })
-            .collect()
+        batch.extend(
+            self.synthetic
+                .iter()
+                .zip(values)
+                .map(|(labels, value)| ScrapedSample {
+                    labels: labels.clone(),
+                    t_ms,
+                    value,
+                }),
+        );
     }
 
     fn note_time(&mut self, t_ms: i64) {
@@ -419,14 +427,38 @@ mod tests {
         .unwrap()
     }
 
-    /// Prepares a text-format scrape.
-    fn prep(st: &mut SeriesState, body: &str, t_ms: i64) -> Result<Prepared, String> {
-        st.prepare(
+    /// A prepared scrape with its batch.
+    #[derive(Debug)]
+    struct Scraped {
+        prepared: Prepared,
+        samples: Vec<ScrapedSample>,
+    }
+
+    impl std::ops::Deref for Scraped {
+        type Target = Prepared;
+        fn deref(&self) -> &Prepared {
+            &self.prepared
+        }
+    }
+
+    /// Prepares a text-format scrape into a new batch.
+    fn prep(st: &mut SeriesState, body: &str, t_ms: i64) -> Result<Scraped, String> {
+        let mut samples = Vec::new();
+        let prepared = st.prepare(
             body.as_bytes(),
             Format::PrometheusText,
             &Limits::default(),
             t_ms,
-        )
+            &mut samples,
+        )?;
+        Ok(Scraped { prepared, samples })
+    }
+
+    /// The staleness markers of a failed scrape at `t_ms`.
+    fn fail(st: &mut SeriesState, t_ms: i64) -> Vec<ScrapedSample> {
+        let mut batch = Vec::new();
+        st.fail(t_ms, &mut batch);
+        batch
     }
 
     fn find<'a>(samples: &'a [ScrapedSample], name: &str) -> Vec<&'a ScrapedSample> {
@@ -462,7 +494,7 @@ mod tests {
         assert_eq!(find(&p.samples, "a")[0].t_ms, 5000);
         assert_eq!(find(&p.samples, "b")[0].t_ms, 9000);
         assert_eq!(p.series_added, 2);
-        st.commit(p, 9000);
+        st.commit(p.prepared, 9000);
         let p = prep(&mut st, "c 1\n", 10_000).unwrap();
         let stale: Vec<_> = p.samples.iter().filter(|s| is_stale(s.value)).collect();
         assert_eq!(stale.len(), 1);
@@ -472,13 +504,76 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_batch_holds_only_the_current_scrape() {
+        let mut st = state();
+        let mut batch = Vec::new();
+        let first = st
+            .prepare(
+                b"a 1\nb 2\nc 3\n",
+                Format::PrometheusText,
+                &Limits::default(),
+                1000,
+                &mut batch,
+            )
+            .unwrap();
+        assert_eq!(batch.len(), 3);
+        st.commit(first, 1000);
+        let buffer = batch.as_ptr();
+        // The loop's sink is done with it: the next scrape fills the same buffer.
+        let second = st
+            .prepare(
+                b"a 4\n",
+                Format::PrometheusText,
+                &Limits::default(),
+                2000,
+                &mut batch,
+            )
+            .unwrap();
+        assert_eq!(batch.as_ptr(), buffer, "the buffer is reused");
+        let live: Vec<(&str, i64, f64)> = batch
+            .iter()
+            .filter(|s| !is_stale(s.value))
+            .map(|s| (s.labels.metric_name().unwrap(), s.t_ms, s.value))
+            .collect();
+        assert_eq!(live, vec![("a", 2000, 4.0)]);
+        let stale: HashSet<String> = names(
+            &batch
+                .iter()
+                .filter(|s| is_stale(s.value))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(stale, HashSet::from(["b".into(), "c".into()]));
+        assert!(batch.iter().all(|s| s.t_ms == 2000));
+        st.commit(second, 2000);
+    }
+
+    #[test]
+    fn a_batch_buffer_far_larger_than_the_scrapes_is_shrunk() {
+        let mut st = state();
+        let mut batch: Vec<ScrapedSample> = Vec::with_capacity(100_000);
+        let p = st
+            .prepare(
+                b"a 1\n",
+                Format::PrometheusText,
+                &Limits::default(),
+                1000,
+                &mut batch,
+            )
+            .unwrap();
+        st.commit(p, 1000);
+        assert_eq!(batch.len(), 1);
+        assert!(batch.capacity() < 2000, "{}", batch.capacity());
+    }
+
+    #[test]
     fn a_failure_marks_everything_stale_once() {
         let mut st = state();
         let p = prep(&mut st, "a 1\nb 2\n", 1000).unwrap();
-        st.commit(p, 1000);
-        let markers = st.fail(2000);
+        st.commit(p.prepared, 1000);
+        let markers = fail(&mut st, 2000);
         assert_eq!(names(&markers), HashSet::from(["a".into(), "b".into()]));
-        assert!(st.fail(3000).is_empty());
+        assert!(fail(&mut st, 3000).is_empty());
         let p = prep(&mut st, "a 1\n", 4000).unwrap();
         assert_eq!(p.series_added, 1);
     }
@@ -488,7 +583,7 @@ mod tests {
         let mut st = state();
         assert!(st.end_of_run(500).is_empty());
         let p = prep(&mut st, "a 1\n", 1000).unwrap();
-        st.commit(p, 1000);
+        st.commit(p.prepared, 1000);
         st.report(
             1000,
             Report {
@@ -497,6 +592,7 @@ mod tests {
                 samples_scraped: 1,
                 series_added: 1,
             },
+            &mut Vec::new(),
         );
         let markers = st.end_of_run(1000);
         assert!(markers.iter().all(|s| is_stale(s.value) && s.t_ms == 1001));
@@ -540,13 +636,13 @@ mod tests {
 m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
         let first = prep(&mut st, body, 1000).unwrap();
         let labels: Vec<Labels> = first.samples.iter().map(|s| s.labels.clone()).collect();
-        st.commit(first, 1000);
+        st.commit(first.prepared, 1000);
         let second = prep(&mut st, body, 2000).unwrap();
         let again: Vec<Labels> = second.samples.iter().map(|s| s.labels.clone()).collect();
         assert_eq!(labels, again);
         assert_eq!(second.series_added, 0);
         assert!(second.samples.iter().all(|s| !is_stale(s.value)));
-        st.commit(second, 2000);
+        st.commit(second.prepared, 2000);
         // A sample whose labels changed is not mistaken for the cached one.
         let third = prep(&mut st, "n{a=\"x\",b=\"z\"} 2\n", 3000).unwrap();
         assert_eq!(third.samples[0].labels.get("b"), Some("z"));
@@ -557,14 +653,14 @@ m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
     fn labels_that_change_under_the_same_name_are_a_new_series() {
         let mut st = state();
         let p = prep(&mut st, "m{a=\"1\"} 1\nh_bucket{le=\"1\"} 1\n", 1000).unwrap();
-        st.commit(p, 1000);
+        st.commit(p.prepared, 1000);
         // Same name, another label value: a new series, the old one stale.
         let p = prep(&mut st, "m{a=\"2\"} 1\nh_bucket{le=\"1\"} 1\n", 2000).unwrap();
         assert_eq!(p.series_added, 1);
         let stale: Vec<_> = p.samples.iter().filter(|s| is_stale(s.value)).collect();
         assert_eq!(stale.len(), 1);
         assert_eq!(stale[0].labels.get("a"), Some("1"));
-        st.commit(p, 2000);
+        st.commit(p.prepared, 2000);
         // The same line, now typed a histogram: `le` is normalised, so the cached labels
         // (le="1") are not what the line means any more.
         let body = "# TYPE h histogram\nm{a=\"2\"} 1\nh_bucket{le=\"1\"} 1\n";
@@ -575,7 +671,7 @@ m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
         );
         assert_eq!(p.series_added, 1);
         assert_eq!(st.cached_series(), 3);
-        st.commit(p, 3000);
+        st.commit(p.prepared, 3000);
         assert_eq!(st.cached_series(), 2, "the vanished series is forgotten");
     }
 
@@ -593,7 +689,7 @@ m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
         assert_eq!(values.len(), 4, "{values:?}");
         assert_eq!(first.series_added, 4);
         assert_eq!(first.samples_scraped, 5);
-        st.commit(first, 1000);
+        st.commit(first.prepared, 1000);
         let second = prep(&mut st, body, 2000).unwrap();
         let again: Vec<(String, f64)> = second
             .samples
@@ -609,11 +705,11 @@ m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
     fn the_same_series_written_two_ways_is_one_series() {
         let mut st = state();
         let p = prep(&mut st, "m{a=\"1\",b=\"2\"} 1\n", 1000).unwrap();
-        st.commit(p, 1000);
+        st.commit(p.prepared, 1000);
         let p = prep(&mut st, "m{ b=\"2\", a=\"1\", } 1\n", 2000).unwrap();
         assert_eq!(p.series_added, 0);
         assert!(p.samples.iter().all(|s| !is_stale(s.value)));
-        st.commit(p, 2000);
+        st.commit(p.prepared, 2000);
         assert_eq!(st.cached_series(), 1);
         // Both spellings in one scrape: the first sample wins.
         let p = prep(
@@ -630,10 +726,10 @@ m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
     fn a_bad_payload_fails_and_the_previous_scrape_is_still_marked_stale() {
         let mut st = state();
         let p = prep(&mut st, "a 1\nb 2\n", 1000).unwrap();
-        st.commit(p, 1000);
+        st.commit(p.prepared, 1000);
         let e = prep(&mut st, "a 1\nnew 2\nb{x=1} 2\n", 2000).unwrap_err();
         assert!(e.contains("line 3"), "{e}");
-        let markers = st.fail(2000);
+        let markers = fail(&mut st, 2000);
         assert_eq!(names(&markers), HashSet::from(["a".into(), "b".into()]));
         // The series the failed scrape met are not taken for the previous scrape's.
         let p = prep(&mut st, "new 1\n", 3000).unwrap();
@@ -645,7 +741,7 @@ m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
     fn the_state_is_emptied_at_the_end_of_the_run() {
         let mut st = state();
         let p = prep(&mut st, "a 1\nb 2\n", 1000).unwrap();
-        st.commit(p, 1000);
+        st.commit(p.prepared, 1000);
         assert_eq!(st.cached_series(), 2);
         let markers = st.end_of_run(1500);
         assert_eq!(markers.len(), 2 + SYNTHETIC.len());
@@ -676,7 +772,8 @@ m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
     #[test]
     fn synthetic_series_carry_target_labels() {
         let mut st = state();
-        let r = st.report(
+        let mut r = Vec::new();
+        st.report(
             7,
             Report {
                 up: false,
@@ -684,6 +781,7 @@ m{job=\"other\",a=\"x\"} 1\nn{a=\"x\",b=\"\"} 2\nn{a=\"y\"} 3\n";
                 samples_scraped: 0,
                 series_added: 0,
             },
+            &mut r,
         );
         assert_eq!(r.len(), 5);
         assert_eq!(r[0].labels.metric_name(), Some("up"));

@@ -172,7 +172,7 @@ pub fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<PathBuf, TsdbE
             let mut records: Vec<(i64, i64, Vec<u8>)> = Vec::new();
             for (i, r) in refs {
                 for c in sources[i].chunks_of(r) {
-                    let (encoding, data) = sources[i].read_chunk(c)?;
+                    let (encoding, data) = sources[i].read_chunk(&c)?;
                     let mut rec = Vec::with_capacity(data.len() + 8);
                     if encoding == ENCODING_XOR {
                         frame_chunk(&mut rec, &data);

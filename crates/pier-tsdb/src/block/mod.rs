@@ -68,8 +68,9 @@
 //! reader skips chunks outside a query window without reading them.
 //!
 //! At open the index is read whole and turned into an in-memory [`Index`] (labels and
-//! postings, for matchers; no lookup table, the series being sorted) plus the chunk refs in
-//! one flat vector (a series' refs are a range of it); chunk data is read only when a cursor
+//! postings, for matchers; no lookup table, the series being sorted) plus the chunk refs,
+//! kept varint-encoded in one byte string (a series' refs are a range of it, decoded when
+//! the series is read: about 12 bytes a chunk instead of a 32-byte [`ChunkMeta`]); chunk data is read only when a cursor
 //! reaches it ([`Block::read_chunk`], `pread` through [`std::os::unix::fs::FileExt`]). The
 //! chunk files stay open for the life of the [`Block`], so a cursor can still read a block
 //! that compaction or retention deleted meanwhile.
@@ -171,6 +172,74 @@ pub struct ChunkMeta {
     pub len: u32,
 }
 
+/// A block's chunk refs in memory: per series, its refs as varints — mint − the block's mint
+/// (zigzag), maxt − mint, file, offset, length — in one byte string. See the module docs.
+#[derive(Debug)]
+struct ChunkRefs {
+    bytes: Box<[u8]>,
+    /// Where each series' refs start in `bytes` (one more entry than series: the end).
+    starts: Vec<u32>,
+    /// The block's mint, which the encoded mints are relative to.
+    base: i64,
+}
+
+impl ChunkRefs {
+    /// Encodes `chunks`, series `i` holding `chunks[starts[i]..starts[i + 1]]`.
+    fn new(chunks: &[ChunkMeta], starts: &[u32], base: i64) -> Result<ChunkRefs, String> {
+        let mut bytes = Vec::with_capacity(chunks.len() * 12);
+        let mut out = Vec::with_capacity(starts.len());
+        let mut at = 0usize;
+        for &end in starts.iter().skip(1) {
+            out.push(u32::try_from(bytes.len()).map_err(|_| "too many chunk refs")?);
+            for c in chunks.get(at..end as usize).unwrap_or(&[]) {
+                put_varint(&mut bytes, c.mint.wrapping_sub(base));
+                put_uvarint(&mut bytes, c.maxt.wrapping_sub(c.mint) as u64);
+                put_uvarint(&mut bytes, u64::from(c.file));
+                put_uvarint(&mut bytes, c.offset);
+                put_uvarint(&mut bytes, u64::from(c.len));
+            }
+            at = end as usize;
+        }
+        out.push(u32::try_from(bytes.len()).map_err(|_| "too many chunk refs")?);
+        Ok(ChunkRefs {
+            bytes: bytes.into_boxed_slice(),
+            starts: out,
+            base,
+        })
+    }
+
+    /// The refs of series `i` (none for an unknown series).
+    fn of(&self, i: usize) -> Vec<ChunkMeta> {
+        let (Some(&a), Some(&b)) = (self.starts.get(i), self.starts.get(i + 1)) else {
+            return Vec::new();
+        };
+        let mut cur = self.bytes.get(a as usize..b as usize).unwrap_or(&[]);
+        let mut out = Vec::new();
+        // Written by `new` from checked refs, so decoding cannot fail; stop if it did.
+        while !cur.is_empty() {
+            let decoded = (|| -> Result<ChunkMeta, String> {
+                let mint = self.base.wrapping_add(read_varint(&mut cur)?);
+                let maxt = mint.wrapping_add(read_uvarint(&mut cur)? as i64);
+                let file = read_uvarint(&mut cur)? as u32;
+                let offset = read_uvarint(&mut cur)?;
+                let len = read_uvarint(&mut cur)? as u32;
+                Ok(ChunkMeta {
+                    mint,
+                    maxt,
+                    file,
+                    offset,
+                    len,
+                })
+            })();
+            match decoded {
+                Ok(c) => out.push(c),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
 /// An open block: meta, the index in memory, and the chunk files (read on demand).
 #[derive(Debug)]
 pub struct Block {
@@ -178,9 +247,7 @@ pub struct Block {
     meta: BlockMeta,
     index: Index,
     /// Every chunk ref, by series then time.
-    chunks: Vec<ChunkMeta>,
-    /// Where each series' refs start in `chunks` (one more entry than series: the end).
-    chunk_starts: Vec<u32>,
+    chunks: ChunkRefs,
     files: Vec<File>,
     size: u64,
 }
@@ -255,12 +322,13 @@ impl Block {
                 ));
             }
         }
+        let chunks = ChunkRefs::new(&chunks, &chunk_starts, meta.mint)
+            .map_err(|reason| corrupt(&index_path, reason))?;
         Ok(Block {
             dir: dir.to_path_buf(),
             meta,
             index,
             chunks,
-            chunk_starts,
             files,
             size,
         })
@@ -297,12 +365,8 @@ impl Block {
     }
 
     /// The chunk refs of a series, in time order.
-    pub fn chunks_of(&self, r: SeriesRef) -> &[ChunkMeta] {
-        let i = r.index();
-        match (self.chunk_starts.get(i), self.chunk_starts.get(i + 1)) {
-            (Some(&a), Some(&b)) => self.chunks.get(a as usize..b as usize).unwrap_or(&[]),
-            _ => &[],
-        }
+    pub fn chunks_of(&self, r: SeriesRef) -> Vec<ChunkMeta> {
+        self.chunks.of(r.index())
     }
 
     /// True if the block's range `[mint, maxt)` meets the closed window `[mint, maxt]`.
@@ -324,13 +388,8 @@ impl Block {
             .select(matchers)
             .into_iter()
             .filter_map(|r| {
-                let all = self.chunks_of(r);
-                let start = all.partition_point(|c| c.maxt < mint);
-                let metas: Vec<ChunkMeta> = all[start..]
-                    .iter()
-                    .take_while(|c| c.mint <= maxt)
-                    .copied()
-                    .collect();
+                let mut metas = self.chunks_of(r);
+                metas.retain(|c| c.maxt >= mint && c.mint <= maxt);
                 if metas.is_empty() {
                     return None;
                 }
@@ -666,6 +725,34 @@ pub fn is_block_id(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_refs_round_trip_in_their_compact_form() {
+        let c = |mint: i64, maxt: i64, file: u32, offset: u64, len: u32| ChunkMeta {
+            mint,
+            maxt,
+            file,
+            offset,
+            len,
+        };
+        let base = 1_700_000_000_000;
+        let chunks = vec![
+            c(base, base + 59_000, 1, 8, 230),
+            c(base + 60_000, base + 119_000, 1, 238, 17),
+            // Before the block's mint, in a later file, far into it.
+            c(base - 5, base + 3, 7, (1 << 32) + 3, u32::MAX),
+            c(i64::MIN, i64::MAX, u32::MAX, u64::MAX, 0),
+        ];
+        // Series 0: two chunks, series 1: none, series 2: one, series 3: one.
+        let starts = [0, 2, 2, 3, 4];
+        let refs = ChunkRefs::new(&chunks, &starts, base).unwrap();
+        assert_eq!(refs.of(0), chunks[0..2]);
+        assert!(refs.of(1).is_empty());
+        assert_eq!(refs.of(2), chunks[2..3]);
+        assert_eq!(refs.of(3), chunks[3..4]);
+        assert!(refs.of(4).is_empty());
+        assert!(refs.bytes.len() < 40 + 30, "{} bytes", refs.bytes.len());
+    }
 
     #[test]
     fn varints_round_trip() {

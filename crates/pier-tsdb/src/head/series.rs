@@ -5,7 +5,12 @@
 //! the next block range, so no chunk straddles a block boundary. Cutting the head into a
 //! block then shares its closed chunks instead of copying and re-encoding them, and dropping
 //! them afterwards frees whole chunks. A chunk's buffer is sized to its content when it is
-//! closed (the open chunk's grows in small steps, see [`crate::chunk::bitstream`]).
+//! closed. The next open chunk's buffer starts at the closed one's size (plus a sixteenth):
+//! a series' chunks are much alike from one block range to the next, so it is allocated once
+//! instead of being moved through a dozen allocator size classes as it grows in small steps
+//! (see [`crate::chunk::bitstream`]) — with every series' chunk growing in step, those moves
+//! left partly used pages behind and kept freed ones resident. A series' first chunk, or
+//! one outgrowing its predecessor, still grows in small steps.
 
 use crate::chunk::XorChunk;
 use std::sync::Arc;
@@ -67,35 +72,34 @@ impl ChunkLimits {
 pub struct MemSeries {
     /// Full chunks, oldest first; never modified again.
     closed: Vec<Arc<XorChunk>>,
-    /// The chunk being appended to (empty until the first sample).
+    /// The chunk being appended to (empty until the first sample). It holds the series' last
+    /// sample whenever the series has samples: a chunk is closed only to append to the next
+    /// one, and a series left without samples by [`MemSeries::truncate`] is dropped by the
+    /// head.
     open: XorChunk,
-    /// Last sample: timestamp and value bits.
-    last: Option<(i64, u64)>,
 }
 
 impl MemSeries {
     /// The last sample (timestamp, value bits), if any.
     pub fn last(&self) -> Option<(i64, u64)> {
-        self.last
+        self.open.last_sample()
     }
 
     /// Appends a sample that passed [`check_sample`] with `Accept`, closing the open chunk
     /// first when `limits` say so. Returns false (and changes nothing) if the sample is not
     /// newer than the last one.
     pub fn append(&mut self, t: i64, v: f64, limits: ChunkLimits) -> bool {
-        if check_sample(self.last, t, v) != SampleCheck::Accept {
+        if check_sample(self.last(), t, v) != SampleCheck::Accept {
             return false;
         }
         if limits.closes(&self.open, t) {
-            let mut full = std::mem::take(&mut self.open);
+            let len = self.open.bytes().len();
+            let mut full =
+                std::mem::replace(&mut self.open, XorChunk::with_capacity(len + len / 16 + 8));
             full.shrink_to_fit();
             self.closed.push(Arc::new(full));
         }
-        if self.open.append(t, v).is_err() {
-            return false;
-        }
-        self.last = Some((t, v.to_bits()));
-        true
+        self.open.append(t, v).is_ok()
     }
 
     /// Number of chunks, the open one included if it has samples.
@@ -117,8 +121,8 @@ impl MemSeries {
     }
 
     /// Drops the samples older than `mint`: whole chunks ending before it, and the older part
-    /// of a chunk straddling it (re-encoded). Returns the number of samples dropped. The last
-    /// sample is remembered even if dropped.
+    /// of a chunk straddling it (re-encoded). Returns the number of samples dropped. A series
+    /// left without samples has no last sample either (the head drops it).
     pub fn truncate(&mut self, mint: i64) -> u64 {
         let mut dropped = 0u64;
         let keep_from = self
@@ -232,17 +236,30 @@ mod tests {
     }
 
     #[test]
-    fn closed_chunks_are_sized_exactly_and_the_open_one_closely() {
+    fn closed_chunks_are_sized_exactly_and_the_open_one_from_the_last_closed() {
         let mut s = MemSeries::default();
-        for t in 0..300 {
+        // The first chunk grows in small steps.
+        for t in 0..100 {
             // Values that need many bits, so chunks are a few hundred bytes.
+            assert!(s.append(t * 1000, (t as f64).sqrt(), lim(120)));
+        }
+        let (len, cap) = (s.open.bytes().len(), s.open.capacity());
+        assert!(cap <= len + (len / 8).max(16), "{len} bytes in {cap}");
+        for t in 100..300 {
             assert!(s.append(t * 1000, (t as f64).sqrt(), lim(120)));
         }
         for c in &s.closed {
             assert_eq!(c.capacity(), c.bytes().len());
         }
-        let (len, cap) = (s.open.bytes().len(), s.open.capacity());
-        assert!(cap <= len + (len / 8).max(16), "{len} bytes in {cap}");
+        // The open chunk (60 samples) has the room of the last closed one (120 samples).
+        let last = s.closed[1].bytes().len();
+        assert_eq!(s.open.capacity(), last + last / 16 + 8);
+        let buffer = s.open.bytes().as_ptr();
+        for t in 300..359 {
+            assert!(s.append(t * 1000, (t as f64).sqrt(), lim(120)));
+        }
+        assert!(s.open.bytes().len() <= last + last / 16 + 8);
+        assert_eq!(s.open.bytes().as_ptr(), buffer, "not reallocated");
         let before = s.chunk_bytes();
         s.truncate(150_000);
         assert_eq!(s.closed[0].capacity(), s.closed[0].bytes().len());
@@ -309,8 +326,9 @@ mod tests {
         assert_eq!(s.truncate(22), 9);
         assert_eq!(s.num_chunks(), 1);
         assert!(s.append(25, 0.0, lim(10)));
+        assert_eq!(s.last().map(|l| l.0), Some(25));
         assert_eq!(s.truncate(100), 4);
         assert_eq!(s.num_chunks(), 0);
-        assert_eq!(s.last().map(|l| l.0), Some(25));
+        assert_eq!(s.last(), None);
     }
 }

@@ -6,7 +6,10 @@
 //! index). Memory per series: its [`Labels`] pointer, a 4-byte slot in the lookup table (a
 //! hash table of refs hashed by the series' labels, not a map holding the labels a second
 //! time), and 4 bytes per label in the postings. A block's index ([`Index::from_sorted`])
-//! has no lookup table: its series are sorted, so a lookup is a binary search.
+//! has no lookup table: its series are sorted, so a lookup is a binary search; and it builds
+//! its postings from the label sets the first time a query needs them, so a block no query
+//! reaches (most of a long retention, or any block while nobody looks) holds only its label
+//! sets.
 
 pub mod labels;
 pub mod matcher;
@@ -16,6 +19,7 @@ use crate::paged::PagedVec;
 use hashbrown::HashTable;
 use std::borrow::Cow;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::OnceLock;
 use thiserror::Error;
 
 pub use labels::{
@@ -51,7 +55,8 @@ pub struct Index {
     series: PagedVec<Labels>,
     lookup: Lookup,
     hasher: RandomState,
-    postings: MemPostings,
+    /// Built at once for an index series are added to; on first use for a sorted one.
+    postings: OnceLock<MemPostings>,
 }
 
 impl Default for Index {
@@ -60,7 +65,7 @@ impl Default for Index {
             series: PagedVec::new(),
             lookup: Lookup::Hashed(HashTable::new()),
             hasher: RandomState::new(),
-            postings: MemPostings::new(),
+            postings: OnceLock::from(MemPostings::new()),
         }
     }
 }
@@ -79,17 +84,26 @@ impl Index {
         if let Some(i) = series.windows(2).position(|w| w[0] >= w[1]) {
             return Err(Ok(i + 1));
         }
-        let mut postings = MemPostings::new();
-        for (i, labels) in series.iter().enumerate() {
+        for labels in &series {
             labels.require_metric_name().map_err(|e| Err(e.into()))?;
-            postings.add(SeriesRef(i as u32), labels);
         }
-        postings.shrink_to_fit();
         Ok(Index {
             series: series.into_iter().collect(),
             lookup: Lookup::Sorted,
             hasher: RandomState::new(),
-            postings,
+            postings: OnceLock::new(),
+        })
+    }
+
+    /// The postings, built from the label sets if they are not yet (a sorted index's).
+    fn postings_built(&self) -> &MemPostings {
+        self.postings.get_or_init(|| {
+            let mut postings = MemPostings::new();
+            for (i, labels) in self.series.iter().enumerate() {
+                postings.add(SeriesRef(i as u32), labels);
+            }
+            postings.shrink_to_fit();
+            postings
         })
     }
 
@@ -111,6 +125,8 @@ impl Index {
         }
         labels.require_metric_name()?;
         let r = SeriesRef(u32::try_from(self.series.len()).map_err(|_| IndexError::Full)?);
+        // A sorted index that never built its postings builds them now, without this series.
+        self.postings_built();
         if matches!(self.lookup, Lookup::Sorted)
             && self.series.last().is_some_and(|last| last >= labels)
         {
@@ -128,7 +144,9 @@ impl Index {
                 hasher.hash_one(&series[r.index()])
             });
         }
-        self.postings.add(r, labels);
+        if let Some(postings) = self.postings.get_mut() {
+            postings.add(r, labels);
+        }
         Ok(r)
     }
 
@@ -173,17 +191,17 @@ impl Index {
 
     /// All label names in use, sorted.
     pub fn label_names(&self) -> Vec<&str> {
-        self.postings.names().collect()
+        self.postings_built().names().collect()
     }
 
     /// All values of label `name`, sorted (empty if the label is unknown).
     pub fn label_values(&self, name: &str) -> Vec<&str> {
-        self.postings.values(name).map(|(v, _)| v).collect()
+        self.postings_built().values(name).map(|(v, _)| v).collect()
     }
 
     /// The postings, for callers that combine lists themselves.
     pub fn postings(&self) -> &MemPostings {
-        &self.postings
+        self.postings_built()
     }
 
     /// Series satisfying all matchers (an empty list selects every series), sorted by ref.
@@ -248,11 +266,11 @@ impl Index {
     fn postings_where(&self, m: &Matcher, accepted: bool) -> Cow<'_, [SeriesRef]> {
         match (m.op(), accepted) {
             (MatchOp::Equal, true) | (MatchOp::NotEqual, false) if !m.value().is_empty() => {
-                Cow::Borrowed(self.postings.get(m.name(), m.value()))
+                Cow::Borrowed(self.postings_built().get(m.name(), m.value()))
             }
             _ => {
                 let lists: Vec<&[SeriesRef]> = self
-                    .postings
+                    .postings_built()
                     .values(m.name())
                     .filter(|(v, _)| m.matches(v) == accepted)
                     .map(|(_, p)| p)
@@ -481,5 +499,37 @@ mod tests {
         let r = ix.add(&all[2]).unwrap();
         assert_eq!(ix.get_ref(&all[2]), Some(r));
         assert!(matches!(ix.lookup, Lookup::Sorted));
+    }
+
+    #[test]
+    fn a_sorted_index_builds_its_postings_when_first_queried() {
+        let head = fixture();
+        let mut all: Vec<Labels> = head.all_labels().cloned().collect();
+        all.sort();
+        let ix = Index::from_sorted(all.clone()).unwrap();
+        assert!(ix.postings.get().is_none(), "no postings before a query");
+        // Lookups need none.
+        assert_eq!(ix.get_ref(&all[0]), Some(SeriesRef(0)));
+        assert!(ix.postings.get().is_none());
+        let matchers = [Matcher::equal("job", "a")];
+        let got: Vec<&Labels> = sel(&ix, &matchers)
+            .into_iter()
+            .map(|r| ix.labels(SeriesRef(r)).unwrap())
+            .collect();
+        let want: Vec<&Labels> = sel(&head, &matchers)
+            .into_iter()
+            .map(|r| head.labels(SeriesRef(r)).unwrap())
+            .collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got.len(), want.len());
+        assert!(got.iter().all(|l| want.contains(l)));
+        assert!(ix.postings.get().is_some());
+        assert_eq!(ix.label_names(), head.label_names());
+        // Adding to a sorted index that never built them builds them first.
+        let mut ix = Index::from_sorted(all[..2].to_vec()).unwrap();
+        ix.add(&all[2]).unwrap();
+        let three = Index::from_sorted(all[..3].to_vec()).unwrap();
+        assert_eq!(ix.label_names(), three.label_names());
+        assert_eq!(sel(&ix, &matchers), sel(&three, &matchers));
     }
 }

@@ -3,7 +3,8 @@
 //! sample) is then allocated by that one thread — one jemalloc arena — instead of by whichever
 //! blocking-pool thread ran the commit, which scattered it over every arena, each holding
 //! partly used pages (about 300 bytes per live series more resident memory in
-//! `scripts/bench-tsdb`).
+//! `scripts/bench-tsdb`). The batch travels to the thread and back with the answer, so the
+//! scraper keeps its buffer for the next scrape.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -11,26 +12,28 @@ use std::sync::mpsc;
 use pier_scrape::scrape::{SampleSink, ScrapedSample};
 use pier_tsdb::Tsdb;
 
-type Reply = mpsc::SyncSender<Result<(), String>>;
+type Batch = Vec<ScrapedSample>;
+type Reply = mpsc::SyncSender<(Batch, Result<(), String>)>;
 
 /// Commits each scrape to the store: `Ok` only once the batch is in the write-ahead log.
 pub struct TsdbSink {
     /// To the commit thread; `None` if it could not be started (then commits run on the
     /// caller's thread).
-    jobs: Option<mpsc::Sender<(Vec<ScrapedSample>, Reply)>>,
+    jobs: Option<mpsc::Sender<(Batch, Reply)>>,
     tsdb: Arc<Tsdb>,
 }
 
 impl TsdbSink {
     /// Starts the commit thread. It ends when the sink is dropped.
     pub fn start(tsdb: Arc<Tsdb>) -> TsdbSink {
-        let (tx, rx) = mpsc::channel::<(Vec<ScrapedSample>, Reply)>();
+        let (tx, rx) = mpsc::channel::<(Batch, Reply)>();
         let store = tsdb.clone();
         let started = std::thread::Builder::new()
             .name("pier-tsdb-commit".into())
             .spawn(move || {
                 for (batch, reply) in rx {
-                    let _ = reply.send(commit(&store, &batch));
+                    let result = commit(&store, &batch);
+                    let _ = reply.send((batch, result));
                 }
             });
         if let Err(error) = &started {
@@ -52,14 +55,17 @@ fn commit(tsdb: &Tsdb, batch: &[ScrapedSample]) -> Result<(), String> {
 }
 
 impl SampleSink for TsdbSink {
-    fn write(&self, batch: Vec<ScrapedSample>) -> Result<(), String> {
+    fn write(&self, batch: &mut Vec<ScrapedSample>) -> Result<(), String> {
         let Some(jobs) = &self.jobs else {
-            return commit(&self.tsdb, &batch);
+            return commit(&self.tsdb, batch);
         };
         let gone = || "the metrics store's commit thread has stopped".to_string();
         let (reply, answer) = mpsc::sync_channel(1);
-        jobs.send((batch, reply)).map_err(|_| gone())?;
-        answer.recv().map_err(|_| gone())?
+        jobs.send((std::mem::take(batch), reply))
+            .map_err(|_| gone())?;
+        let (back, result) = answer.recv().map_err(|_| gone())?;
+        *batch = back;
+        result
     }
 }
 
@@ -75,12 +81,15 @@ mod tests {
         let sink = TsdbSink::start(tsdb.clone());
         let up = Labels::series([("__name__", "up")]).unwrap();
         for t in [1000, 2000, 1500] {
-            let batch = vec![ScrapedSample {
+            let mut batch = vec![ScrapedSample {
                 labels: up.clone(),
                 t_ms: t,
                 value: t as f64,
             }];
-            assert_eq!(sink.write(batch), Ok(()));
+            let buffer = batch.as_ptr();
+            assert_eq!(sink.write(&mut batch), Ok(()));
+            // The batch comes back from the thread: the caller's buffer is kept.
+            assert_eq!(batch.as_ptr(), buffer);
         }
         drop(sink);
         let got: Vec<(i64, f64)> = tsdb.select(&[], 0, 10_000).unwrap()[0].clone().collect();
