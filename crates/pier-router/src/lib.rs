@@ -80,6 +80,8 @@ pub struct RouterConfig {
     pub retry_idempotent: bool,
     /// Worker threads serving client connections [default: one per core].
     pub workers: Option<usize>,
+    /// Bind each worker thread to one CPU (see `workers`) [default: true].
+    pub pin_workers: bool,
     /// CA certificates (PEM files) trusted for `https://` backends besides the public roots.
     pub extra_ca_files: Vec<std::path::PathBuf>,
 }
@@ -102,6 +104,7 @@ impl Default for RouterConfig {
             access_log: true,
             retry_idempotent: false,
             workers: None,
+            pin_workers: true,
             extra_ca_files: Vec::new(),
         }
     }
@@ -160,7 +163,7 @@ impl Router {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let tls = tokio_rustls::TlsConnector::from(tls::client_config(&config.extra_ca_files)?);
-        let workers = workers::Workers::start(count)?;
+        let workers = workers::Workers::start(count, config.pin_workers)?;
         let mut known = HashMap::new();
         let table = table::Table::build(&TableSpec::default(), &mut known, workers.count());
         let shared = Arc::new(Shared {

@@ -463,6 +463,8 @@ pub struct RouterSettings {
     pub max_in_flight: u32,
     /// How long requests wait for a replica while none is ready yet (Heroku: 75 s; H20).
     pub boot_timeout: Duration,
+    /// Bind each of the router's worker threads (one per CPU) to its own CPU.
+    pub pin_workers: bool,
 }
 
 impl Default for RouterSettings {
@@ -472,6 +474,7 @@ impl Default for RouterSettings {
             retry_idempotent: false,
             max_in_flight: 50,
             boot_timeout: Duration::from_secs(75),
+            pin_workers: true,
         }
     }
 }

@@ -106,6 +106,7 @@ pub(crate) struct RawRouter {
     pub balance: Opt<String>,
     pub retry_idempotent: Opt<bool>,
     pub max_in_flight: Opt<u32>,
+    pub pin_workers: Opt<bool>,
     pub boot_timeout: Opt<RawDuration>,
 }
 

@@ -66,6 +66,10 @@ pub(crate) fn router(ctx: &mut Ctx<'_, '_>, raw: &Option<RawRouter>) -> RouterSe
             .retry_idempotent
             .as_ref()
             .map_or(defaults.retry_idempotent, |b| *b.get_ref()),
+        pin_workers: raw
+            .pin_workers
+            .as_ref()
+            .map_or(defaults.pin_workers, |b| *b.get_ref()),
         max_in_flight: ctx.count(
             &raw.max_in_flight,
             "router.max_in_flight",

@@ -45,6 +45,18 @@ fn top_level_defaults() {
     assert!(m.alerts.rules.is_empty() && m.alerts.notify.is_empty());
     let release = m.release.as_ref().map(|r| r.timeout);
     assert_eq!(release, Some(Duration::from_secs(3600)));
+    assert!(
+        m.router.pin_workers,
+        "router workers are pinned unless told not to"
+    );
+}
+
+#[test]
+fn router_workers_can_be_left_unpinned() {
+    let m = manifest(&text(&format!(
+        "{MINIMAL}\n[router]\npin_workers = false\n"
+    )));
+    assert!(!m.router.pin_workers);
 }
 
 #[test]

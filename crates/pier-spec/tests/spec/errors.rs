@@ -430,6 +430,7 @@ const CASES: &[(&str, &str)] = &[
         max_in_flight = 0
         boot_timeout = "soon"
         retry_idempotent = "yes"
+        pin_workers = 2
         "#,
     ),
     (

@@ -106,6 +106,7 @@ pub async fn bind(
         retry_idempotent: settings.retry_idempotent,
         max_in_flight: settings.max_in_flight as usize,
         boot_timeout: settings.boot_timeout,
+        pin_workers: settings.pin_workers,
         ..RouterConfig::default()
     };
     let router = Router::new(config, Some(sink), metrics).map_err(|error| match error.kind() {

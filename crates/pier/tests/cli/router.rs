@@ -300,3 +300,72 @@ retry_idempotent = true
         "round robin alternates: {dynos:?}"
     );
 }
+
+/// The CPUs each of the daemon's router worker threads may run on (`Cpus_allowed_list`, as
+/// the kernel reports it), by thread name.
+fn router_worker_cpus(daemon: &Daemon) -> Vec<(String, String)> {
+    let pid = daemon.child.as_ref().expect("daemon running").id();
+    let mut workers = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if !name.starts_with("pier-router-") {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or_default();
+        workers.push((name.trim().to_string(), cpus.trim().to_string()));
+    }
+    workers.sort();
+    workers
+}
+
+/// The CPUs this test process may run on, as the kernel lists them.
+fn own_cpus() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"));
+    line.unwrap().trim().to_string()
+}
+
+#[test]
+fn router_workers_are_pinned_one_per_cpu_unless_the_manifest_says_not_to() {
+    const WEB: &str = r#"
+app = "pin"
+[services.web]
+command = "python3 -m http.server $PORT --bind 127.0.0.1"
+public = true
+"#;
+    let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = App::with_manifest(WEB).up();
+    let workers = wait_for("one router worker per CPU", Duration::from_secs(10), || {
+        let workers = router_worker_cpus(&pinned);
+        (workers.len() == parallelism).then_some(workers)
+    });
+    if parallelism > 1 {
+        for (name, cpus) in &workers {
+            assert!(
+                cpus.parse::<usize>().is_ok(),
+                "{name} on one CPU: {workers:?}"
+            );
+        }
+        let mut distinct: Vec<&String> = workers.iter().map(|(_, cpus)| cpus).collect();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), workers.len(), "one CPU each: {workers:?}");
+    }
+    drop(pinned);
+
+    let unpinned = App::with_manifest(&format!("{WEB}[router]\npin_workers = false\n")).up();
+    let workers = wait_for("one router worker per CPU", Duration::from_secs(10), || {
+        let workers = router_worker_cpus(&unpinned);
+        (workers.len() == parallelism).then_some(workers)
+    });
+    for (name, cpus) in &workers {
+        assert_eq!(*cpus, own_cpus(), "{name} may run anywhere the daemon may");
+    }
+}
