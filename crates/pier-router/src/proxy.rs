@@ -96,11 +96,29 @@ fn host_of(req: &Request<Incoming>) -> &str {
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().host())
         .unwrap_or("");
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.find(']').map_or(v6, |end| &v6[..end]),
-        None => host.find(':').map_or(host, |end| &host[..end]),
+    host_name(host)
+}
+
+/// `host` (a Host header or URI authority) without its port, IPv6 brackets or trailing dots.
+fn host_name(host: &str) -> &str {
+    // Byte searches: `str::find(char)` cost a few hundred instructions per request here.
+    let bytes = host.as_bytes();
+    let name = if bytes.first() == Some(&b'[') {
+        let v6 = &host[1..];
+        v6.bytes()
+            .position(|b| b == b']')
+            .map_or(v6, |end| &v6[..end])
+    } else {
+        bytes
+            .iter()
+            .position(|&b| b == b':')
+            .map_or(host, |end| &host[..end])
     };
-    name.trim_end_matches('.')
+    let kept = name
+        .bytes()
+        .rposition(|b| b != b'.')
+        .map_or(0, |last| last + 1);
+    &name[..kept]
 }
 
 async fn proxy(
@@ -556,4 +574,27 @@ fn classify(cause: String, trace: &Trace) -> ErrorKind {
     }
     trace.update(|d| d.cause = Some(cause));
     ErrorKind::ClosedWithoutResponse
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_name;
+
+    #[test]
+    fn host_names_lose_their_port_brackets_and_trailing_dots() {
+        for (host, name) in [
+            ("Example.com:8080", "Example.com"),
+            ("example.com", "example.com"),
+            ("a.example.com.", "a.example.com"),
+            ("a.example.com..:443", "a.example.com"),
+            ("[::1]:8080", "::1"),
+            ("[::1]", "::1"),
+            ("[::1", "::1"),
+            ("127.0.0.1:17191", "127.0.0.1"),
+            ("...", ""),
+            ("", ""),
+        ] {
+            assert_eq!(host_name(host), name, "{host}");
+        }
+    }
 }
