@@ -29,7 +29,7 @@ use crate::appender::Appender;
 use crate::block::compact;
 use crate::block::writer::delete_block;
 use crate::block::{self, Block, DELETED_SUFFIX, TMP_SUFFIX};
-use crate::chunk::XorIter;
+use crate::chunk::ChunkIter;
 use crate::error::TsdbError;
 use crate::head::Head;
 use crate::index::{LabelPool, Labels, Matcher, SeriesRef};
@@ -264,11 +264,11 @@ impl Tsdb {
                     refs.insert(wal_ref, r);
                     Ok(())
                 }
-                Record::Chunk(wal_ref, bytes) => {
+                Record::Chunk(wal_ref, encoding, bytes) => {
                     let r = *refs
                         .get(&wal_ref)
                         .ok_or_else(|| format!("chunk for unknown series ref {wal_ref}"))?;
-                    let mut it = XorIter::new(bytes);
+                    let mut it = ChunkIter::new(encoding, bytes);
                     for (t, v) in it.by_ref() {
                         if t >= min_valid {
                             head.append(r, t, v);

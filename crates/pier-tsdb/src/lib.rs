@@ -49,7 +49,7 @@ pub mod wal;
 mod tests;
 
 pub use appender::{Appender, CommitStats};
-pub use chunk::{ChunkError, STALE_NAN, XorChunk, XorIter, is_stale};
+pub use chunk::{ChunkError, STALE_NAN, SealedChunk, XorChunk, XorIter, is_stale};
 pub use db::{HeadStats, MaintenanceHold, MaintenanceReport, Tsdb, TsdbOptions};
 pub use error::{AppendError, TsdbError};
 pub use index::{

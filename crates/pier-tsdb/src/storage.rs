@@ -1,12 +1,12 @@
 //! The read side that PromQL sees: the [`Storage`] trait and [`SeriesCursor`], a lazy cursor
-//! over one series' samples in a time window. A cursor owns [`ChunkSource`]s: `Arc`s of
+//! over one series' samples in a time window. A cursor owns [`ChunkSource`]s: shared
 //! immutable head chunks (and a copy of the open chunk), or references to chunks in blocks
 //! on disk (with an `Arc` of the open block), so it holds no lock while iterating, and it
 //! decodes one chunk at a time — never the whole series. A block chunk is read from disk only
 //! when the cursor reaches it.
 
 use crate::block::{Block, ChunkMeta};
-use crate::chunk::{XorChunk, decode_into};
+use crate::chunk::{SealedChunk, XorChunk, decode_into};
 use crate::error::TsdbError;
 use crate::index::{Labels, Matcher};
 use std::sync::Arc;
@@ -33,7 +33,7 @@ pub trait Storage: Send + Sync {
 #[derive(Debug, Clone)]
 pub enum ChunkSource {
     /// A head chunk.
-    Mem(Arc<XorChunk>),
+    Mem(SealedChunk),
     /// A chunk in a block.
     Block {
         /// The block (kept open while the cursor lives).
@@ -47,7 +47,7 @@ impl ChunkSource {
     /// First and last sample timestamps (`None` for an empty chunk).
     pub fn time_range(&self) -> Option<(i64, i64)> {
         match self {
-            Self::Mem(c) => Some((c.first_timestamp()?, c.last_timestamp()?)),
+            Self::Mem(c) => Some((c.first_timestamp(), c.last_timestamp())),
             Self::Block { meta, .. } => Some((meta.mint, meta.maxt)),
         }
     }
@@ -79,11 +79,16 @@ pub struct SeriesCursor {
 }
 
 impl SeriesCursor {
-    /// A cursor over `chunks` (oldest first, non-overlapping) restricted to `[mint, maxt]`.
+    /// A cursor over `chunks` (oldest first, non-overlapping) restricted to `[mint, maxt]`;
+    /// empty chunks are left out.
     pub fn new(labels: Labels, chunks: Vec<Arc<XorChunk>>, mint: i64, maxt: i64) -> Self {
         Self::from_sources(
             labels,
-            chunks.into_iter().map(ChunkSource::Mem).collect(),
+            chunks
+                .iter()
+                .filter_map(|c| SealedChunk::copy_xor(c))
+                .map(ChunkSource::Mem)
+                .collect(),
             mint,
             maxt,
         )
@@ -198,10 +203,13 @@ impl SeriesCursor {
             self.next_chunk += 1;
             let mint = self.mint;
             let failed = match c {
-                ChunkSource::Mem(c) => {
-                    self.buf.extend(c.iter().filter(|s| s.0 >= mint));
-                    None
-                }
+                ChunkSource::Mem(c) => c.decode_into(mint, &mut self.buf).err().map(|e| {
+                    format!(
+                        "head chunk {}..{}: {e}",
+                        c.first_timestamp(),
+                        c.last_timestamp()
+                    )
+                }),
                 ChunkSource::Block { block, meta } => match block.read_chunk(meta) {
                     Ok((encoding, data)) => decode_into(encoding, &data, mint, &mut self.buf)
                         .err()

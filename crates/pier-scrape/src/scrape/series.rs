@@ -125,9 +125,12 @@ impl SeriesState {
     ) -> Result<Prepared, String> {
         self.cache.begin();
         samples.clear();
+        // The buffer is kept from one scrape to the next at about the size the latest one
+        // needed: a target's first scrape grows it by doubling, which leaves up to half of it
+        // unused for as long as the target is scraped.
         let want = self.last_batch.max(16);
-        if samples.capacity() > 2 * want + 1024 {
-            samples.shrink_to(want);
+        if samples.capacity() > want + want / 4 + 64 {
+            samples.shrink_to(want + want / 16);
         } else {
             samples.reserve(want);
         }
@@ -564,6 +567,29 @@ mod tests {
         st.commit(p, 1000);
         assert_eq!(batch.len(), 1);
         assert!(batch.capacity() < 2000, "{}", batch.capacity());
+    }
+
+    #[test]
+    fn a_batch_buffer_grown_by_doubling_is_brought_back_to_the_scrapes_size() {
+        let mut st = state();
+        let body: String = (0..10_000).map(|i| format!("m{{i=\"{i}\"}} 1\n")).collect();
+        let mut batch: Vec<ScrapedSample> = Vec::new();
+        for t in [1000, 2000, 3000] {
+            let p = st
+                .prepare(
+                    body.as_bytes(),
+                    Format::PrometheusText,
+                    &Limits::default(),
+                    t,
+                    &mut batch,
+                )
+                .unwrap();
+            st.commit(p, t);
+            batch.clear();
+        }
+        // 10,000 samples (the synthetic series are not added here): doubling gave 16,384.
+        let cap = batch.capacity();
+        assert!((10_005..=10_005 + 10_005 / 8).contains(&cap), "{cap}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use super::writer::{BlockWriter, frame_chunk, frame_record};
 use super::{Block, BlockCompaction, ENCODING_XOR, new_id};
-use crate::chunk::XorChunk;
+use crate::chunk::{SealedChunk, XorChunk};
 use crate::error::TsdbError;
 use crate::index::{Labels, SeriesRef};
 use std::collections::BTreeMap;
@@ -87,7 +87,7 @@ pub fn write_head_block(
     blocks_dir: &Path,
     mint: i64,
     maxt: i64,
-    mut series: Vec<(Labels, Vec<Arc<XorChunk>>)>,
+    mut series: Vec<(Labels, Vec<SealedChunk>)>,
 ) -> Result<Option<PathBuf>, TsdbError> {
     series.sort_by(|a, b| a.0.cmp(&b.0));
     let id = new_id();
@@ -97,15 +97,18 @@ pub fn write_head_block(
         let mut records: Vec<(i64, i64, std::ops::Range<usize>)> = Vec::new();
         rec.clear();
         for c in &chunks {
-            let (Some(first), Some(last)) = (c.first_timestamp(), c.last_timestamp()) else {
-                continue;
-            };
+            let (first, last) = (c.first_timestamp(), c.last_timestamp());
             if last < mint || first >= maxt {
                 continue;
             }
             let start = rec.len();
             if first >= mint && last < maxt {
-                frame_chunk(&mut rec, c.bytes());
+                if c.is_compact() {
+                    // Sealed in the block's encoding already.
+                    frame_record(&mut rec, c.encoding(), c.data());
+                } else {
+                    frame_chunk(&mut rec, c.data());
+                }
                 records.push((first, last, start..rec.len()));
             } else {
                 // Straddles a boundary: keep the samples inside the range.

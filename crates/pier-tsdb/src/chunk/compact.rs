@@ -1,8 +1,9 @@
 //! The compact chunk: pier's own encoding for block chunks whose values are all decimals
 //! (integers, `2527207.29`, `0.57`, multiples of 4096 …), typically several times smaller
 //! than the XOR chunk for such values. It owns encoding a chunk's samples and decoding them;
-//! choosing between it and XOR is [`super::encoding`]'s job. Head chunks and the WAL never
-//! use it.
+//! choosing between it and XOR is [`super::encoding`]'s job. Blocks use it, and so do the
+//! head's closed chunks ([`super::sealed`]) and the WAL checkpoints that hold them; the open
+//! head chunk and the WAL's samples never do.
 //!
 //! Layout (bits most significant first after the header, zero-padded to a byte):
 //!

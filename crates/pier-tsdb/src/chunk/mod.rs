@@ -1,18 +1,21 @@
 //! Sample chunks: the bit stream primitives ([`bitstream`]), Prometheus's XOR float chunk
 //! ([`xor`], used everywhere: head, WAL checkpoints, blocks), pier's compact chunk for
 //! decimal values in blocks ([`compact`], built from [`decimal`] scaling and `intseq`
-//! bit packing), the choice between them and reading either ([`encoding`]), plus the
-//! staleness marker that travels through chunks as an ordinary value.
+//! bit packing), the choice between them and reading either ([`encoding`]), the immutable
+//! in-memory chunk of either encoding ([`sealed`]), plus the staleness marker that travels
+//! through chunks as an ordinary value.
 
 pub mod bitstream;
 pub mod compact;
 pub mod decimal;
 pub mod encoding;
 mod intseq;
+pub mod sealed;
 pub mod xor;
 
 pub use compact::CompactIter;
 pub use encoding::{ChunkIter, ENCODING_COMPACT, ENCODING_XOR, decode_into, encode_for_block};
+pub use sealed::SealedChunk;
 pub use xor::{ChunkError, XorChunk, XorIter};
 
 /// Bit pattern of Prometheus's staleness marker (`value.StaleNaN`).

@@ -8,13 +8,12 @@
 
 pub mod series;
 
-use crate::chunk::XorChunk;
+use crate::chunk::SealedChunk;
 use crate::error::TsdbError;
 use crate::index::{Index, IndexError, Labels, Matcher, SeriesRef};
 use crate::paged::PagedVec;
 use crate::wal::checkpoint::CheckpointWriter;
 pub use series::{ChunkLimits, MemSeries, SampleCheck, check_sample};
-use std::sync::Arc;
 
 /// Per-label overhead in memory (a 4-byte postings entry, with some room), for
 /// [`Head::approx_bytes`].
@@ -146,12 +145,12 @@ impl Head {
         dropped
     }
 
-    /// Writes every series with its samples into a checkpoint (non-empty chunks only, the
-    /// open one's bytes as they are: nothing is copied).
+    /// Writes every series with its samples into a checkpoint (non-empty chunks only, each in
+    /// its encoding, the open one's bytes as they are: nothing is copied or re-encoded).
     pub fn write_checkpoint(&self, w: &mut CheckpointWriter) -> Result<(), TsdbError> {
         for (i, (s, &wal_ref)) in self.series.iter().zip(self.wal_refs.iter()).enumerate() {
             if let Some(labels) = self.index.labels(SeriesRef(i as u32)) {
-                w.series(wal_ref, labels, s.chunk_bytes_iter())?;
+                w.series(wal_ref, labels, s.encoded_chunks())?;
             }
         }
         Ok(())
@@ -181,7 +180,7 @@ impl Head {
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-    ) -> Vec<(Labels, Vec<Arc<XorChunk>>)> {
+    ) -> Vec<(Labels, Vec<SealedChunk>)> {
         self.index
             .select(matchers)
             .into_iter()

@@ -1,19 +1,21 @@
-//! One series in the head: its closed, immutable chunks (shared with readers through `Arc`)
-//! and the open chunk being appended to. Owns the per-series ordering rules (strictly
+//! One series in the head: its closed, immutable chunks ([`SealedChunk`]s, shared with
+//! readers) and the open chunk being appended to. Owns the per-series ordering rules (strictly
 //! increasing timestamps; same timestamp with identical value bits is a no-op) and chunk
 //! cutting: a chunk is closed when full, and — as Prometheus does — when a sample falls in
 //! the next block range, so no chunk straddles a block boundary. Cutting the head into a
 //! block then shares its closed chunks instead of copying and re-encoding them, and dropping
-//! them afterwards frees whole chunks. A chunk's buffer is sized to its content when it is
-//! closed. The next open chunk's buffer starts at the closed one's size (plus a sixteenth):
+//! them afterwards frees whole chunks. A closed chunk is sealed in the encoding its block
+//! record will have (pier's compact encoding when that is smaller than XOR: typically less
+//! than half the size for the decimal values of exporters), in one allocation of exactly its
+//! size. The open chunk's buffer is then reused for the next chunk, at the closed one's XOR
+//! size (plus a sixteenth):
 //! a series' chunks are much alike from one block range to the next, so it is allocated once
 //! instead of being moved through a dozen allocator size classes as it grows in small steps
 //! (see [`crate::chunk::bitstream`]) — with every series' chunk growing in step, those moves
 //! left partly used pages behind and kept freed ones resident. A series' first chunk, or
 //! one outgrowing its predecessor, still grows in small steps.
 
-use crate::chunk::XorChunk;
-use std::sync::Arc;
+use crate::chunk::{SealedChunk, XorChunk};
 
 /// Outcome of checking a sample against a series' last sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +72,9 @@ impl ChunkLimits {
 /// A series' samples in memory.
 #[derive(Debug, Default)]
 pub struct MemSeries {
-    /// Full chunks, oldest first; never modified again.
-    closed: Vec<Arc<XorChunk>>,
+    /// Full chunks, oldest first; never modified again. Grown one slot at a time (its
+    /// capacity is the most closed chunks the series has held at once).
+    closed: Vec<SealedChunk>,
     /// The chunk being appended to (empty until the first sample). It holds the series' last
     /// sample whenever the series has samples: a chunk is closed only to append to the next
     /// one, and a series left without samples by [`MemSeries::truncate`] is dropped by the
@@ -93,11 +96,16 @@ impl MemSeries {
             return false;
         }
         if limits.closes(&self.open, t) {
+            if let Some(sealed) = SealedChunk::seal(&self.open) {
+                // One slot at a time: a series holds a few closed chunks, and a vector's
+                // first allocation would otherwise be four slots.
+                if self.closed.len() == self.closed.capacity() {
+                    self.closed.reserve_exact(1);
+                }
+                self.closed.push(sealed);
+            }
             let len = self.open.bytes().len();
-            let mut full =
-                std::mem::replace(&mut self.open, XorChunk::with_capacity(len + len / 16 + 8));
-            full.shrink_to_fit();
-            self.closed.push(Arc::new(full));
+            self.open.reset(len + len / 16 + 8);
         }
         self.open.append(t, v).is_ok()
     }
@@ -107,15 +115,19 @@ impl MemSeries {
         self.closed.len() + usize::from(!self.open.is_empty())
     }
 
-    /// Approximate bytes held by the chunks (their buffers' capacity).
+    /// Approximate bytes held by the chunks (their allocations).
     pub fn chunk_bytes(&self) -> usize {
-        self.closed.iter().map(|c| c.capacity()).sum::<usize>() + self.open.capacity()
+        self.closed
+            .iter()
+            .map(SealedChunk::heap_bytes)
+            .sum::<usize>()
+            + self.open.capacity()
     }
 
     /// First sample timestamp.
     pub fn min_time(&self) -> Option<i64> {
         match self.closed.first() {
-            Some(c) => c.first_timestamp(),
+            Some(c) => Some(c.first_timestamp()),
             None => self.open.first_timestamp(),
         }
     }
@@ -125,22 +137,22 @@ impl MemSeries {
     /// left without samples has no last sample either (the head drops it).
     pub fn truncate(&mut self, mint: i64) -> u64 {
         let mut dropped = 0u64;
-        let keep_from = self
-            .closed
-            .partition_point(|c| c.last_timestamp().is_none_or(|l| l < mint));
+        let keep_from = self.closed.partition_point(|c| c.last_timestamp() < mint);
         for c in self.closed.drain(..keep_from) {
             dropped += c.num_samples() as u64;
         }
-        if let Some(first) = self.closed.first_mut()
-            && first.first_timestamp().is_some_and(|f| f < mint)
+        if let Some(first) = self.closed.first()
+            && first.first_timestamp() < mint
         {
-            let (mut part, n) = suffix(first, mint);
-            part.shrink_to_fit();
+            let (part, n) = suffix(first.iter(), mint);
             dropped += n;
-            *first = Arc::new(part);
+            // The chunk's last sample is at or after mint, so the part is not empty.
+            if let Some(part) = SealedChunk::seal(&part) {
+                self.closed[0] = part;
+            }
         }
         if self.closed.is_empty() && self.open.first_timestamp().is_some_and(|f| f < mint) {
-            let (part, n) = suffix(&self.open, mint);
+            let (part, n) = suffix(self.open.iter(), mint);
             dropped += n;
             self.open = part;
         }
@@ -156,54 +168,48 @@ impl MemSeries {
             + self.open.num_samples() as u64
     }
 
-    /// The bytes of every non-empty chunk, oldest first (the open one's included).
-    pub fn chunk_bytes_iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.closed
-            .iter()
-            .map(|c| c.as_ref())
-            .chain(std::iter::once(&self.open))
-            .filter(|c| !c.is_empty())
-            .map(XorChunk::bytes)
+    /// Every non-empty chunk as (encoding, bytes), oldest first (the open one's included, in
+    /// XOR).
+    pub fn encoded_chunks(&self) -> impl Iterator<Item = (u8, &[u8])> {
+        self.closed.iter().map(|c| (c.encoding(), c.data())).chain(
+            std::iter::once(&self.open)
+                .filter(|c| !c.is_empty())
+                .map(|c| (crate::chunk::ENCODING_XOR, c.bytes())),
+        )
     }
 
     /// Every chunk, oldest first (the open one copied if it has samples).
-    pub fn all_chunks(&self) -> Vec<Arc<XorChunk>> {
+    pub fn all_chunks(&self) -> Vec<SealedChunk> {
         let mut out = self.closed.clone();
-        if !self.open.is_empty() {
-            out.push(Arc::new(self.open.clone()));
-        }
+        out.extend(SealedChunk::copy_xor(&self.open));
         out
     }
 
     /// The chunks that may hold samples in `[mint, maxt]`, oldest first: the closed ones
     /// shared, the open one copied (so the caller holds no lock while reading them).
-    pub fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<Arc<XorChunk>> {
-        let overlaps = |c: &XorChunk| match (c.first_timestamp(), c.last_timestamp()) {
-            (Some(a), Some(b)) => a <= maxt && b >= mint,
-            _ => false,
-        };
+    pub fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<SealedChunk> {
         // Closed chunks are in time order: skip those ending before mint by binary search.
-        let start = self
-            .closed
-            .partition_point(|c| c.last_timestamp().is_some_and(|b| b < mint));
-        let mut out: Vec<Arc<XorChunk>> = self.closed[start..]
+        let start = self.closed.partition_point(|c| c.last_timestamp() < mint);
+        let mut out: Vec<SealedChunk> = self.closed[start..]
             .iter()
-            .take_while(|c| c.first_timestamp().is_some_and(|a| a <= maxt))
-            .filter(|c| overlaps(c))
+            .take_while(|c| c.first_timestamp() <= maxt)
             .cloned()
             .collect();
-        if overlaps(&self.open) {
-            out.push(Arc::new(self.open.clone()));
+        if let (Some(a), Some(b)) = (self.open.first_timestamp(), self.open.last_timestamp())
+            && a <= maxt
+            && b >= mint
+        {
+            out.extend(SealedChunk::copy_xor(&self.open));
         }
         out
     }
 }
 
-/// The samples of `c` at or after `mint` as a new chunk, and how many were left out.
-fn suffix(c: &XorChunk, mint: i64) -> (XorChunk, u64) {
+/// The samples at or after `mint` as a new chunk, and how many were left out.
+fn suffix(samples: impl Iterator<Item = (i64, f64)>, mint: i64) -> (XorChunk, u64) {
     let mut part = XorChunk::new();
     let mut dropped = 0u64;
-    for (t, v) in c.iter() {
+    for (t, v) in samples {
         if t >= mint {
             // Timestamps strictly increase within a chunk, so this cannot fail.
             let _ = part.append(t, v);
@@ -249,21 +255,66 @@ mod tests {
             assert!(s.append(t * 1000, (t as f64).sqrt(), lim(120)));
         }
         for c in &s.closed {
-            assert_eq!(c.capacity(), c.bytes().len());
+            // Not decimals: sealed in XOR, one allocation of its size.
+            assert!(!c.is_compact());
+            assert_eq!(c.heap_bytes(), c.data().len() + 17 + 16);
         }
-        // The open chunk (60 samples) has the room of the last closed one (120 samples).
-        let last = s.closed[1].bytes().len();
-        assert_eq!(s.open.capacity(), last + last / 16 + 8);
+        // The open chunk (60 samples) has the room of the last closed one (120 samples): the
+        // first chunk's buffer, kept since it is not much larger.
+        let last = s.closed[1].data().len();
+        let room = last + last / 16 + 8;
+        assert!((room..=room + room / 4).contains(&s.open.capacity()));
         let buffer = s.open.bytes().as_ptr();
         for t in 300..359 {
             assert!(s.append(t * 1000, (t as f64).sqrt(), lim(120)));
         }
-        assert!(s.open.bytes().len() <= last + last / 16 + 8);
+        assert!(s.open.bytes().len() <= room);
         assert_eq!(s.open.bytes().as_ptr(), buffer, "not reallocated");
+        // Closing it reuses its buffer for the next chunk.
+        assert!(s.append(359 * 1000, 0.5, lim(120)));
+        assert!(s.append(360 * 1000, 0.5, lim(120)));
+        assert_eq!(s.open.num_samples(), 1);
+        assert_eq!(s.open.bytes().as_ptr(), buffer, "buffer reused");
         let before = s.chunk_bytes();
         s.truncate(150_000);
-        assert_eq!(s.closed[0].capacity(), s.closed[0].bytes().len());
+        assert_eq!(s.closed[0].first_timestamp(), 150_000);
         assert!(s.chunk_bytes() < before);
+    }
+
+    #[test]
+    fn decimal_chunks_are_closed_compact() {
+        let mut s = MemSeries::default();
+        let mut xor = XorChunk::new();
+        // A counter with two decimals, as exporters' CPU seconds.
+        let value = |t: i64| (252_720_729 + t * 100 + t * 37 % 101) as f64 / 100.0;
+        for t in 0..240 {
+            let v = value(t);
+            assert!(s.append(t * 1000, v, lim(120)));
+            if t < 120 {
+                xor.append(t * 1000, v).unwrap();
+            }
+        }
+        assert_eq!((s.closed.len(), s.closed.capacity()), (1, 1));
+        let c = &s.closed[0];
+        assert!(c.is_compact());
+        assert!(c.data().len() * 2 < xor.bytes().len(), "{c:?}");
+        // The open chunk is sized from the closed chunk's XOR size, not its compact one.
+        let len = xor.bytes().len();
+        let room = len + len / 16 + 8;
+        assert!((room..=room + room / 4).contains(&s.open.capacity()));
+        let got: Vec<(i64, u64)> = s
+            .all_chunks()
+            .iter()
+            .flat_map(|c| c.iter())
+            .map(|(t, v)| (t, v.to_bits()))
+            .collect();
+        let want: Vec<(i64, u64)> = (0..240).map(|t| (t * 1000, value(t).to_bits())).collect();
+        assert_eq!(got, want);
+        // Truncating inside a compact chunk keeps the rest of it.
+        assert_eq!(s.truncate(100_000), 100);
+        assert_eq!(s.min_time(), Some(100_000));
+        assert!(s.closed[0].is_compact());
+        assert_eq!(s.num_samples(), 140);
     }
 
     #[test]
@@ -279,13 +330,13 @@ mod tests {
         let spans: Vec<(i64, i64)> = s
             .all_chunks()
             .iter()
-            .map(|c| (c.first_timestamp().unwrap(), c.last_timestamp().unwrap()))
+            .map(|c| (c.first_timestamp(), c.last_timestamp()))
             .collect();
         assert_eq!(spans, vec![(0, 90), (100, 190), (200, 240)]);
         // Cutting at a boundary drops whole chunks: nothing is re-encoded.
         let kept = s.closed[1].clone();
         assert_eq!(s.truncate(100), 10);
-        assert!(Arc::ptr_eq(&s.closed[0], &kept));
+        assert!(SealedChunk::ptr_eq(&s.closed[0], &kept));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 
 use super::reader::{all_segments, read_records};
 use super::writer::sync_dir;
-use super::{REC_CHUNK, REC_SERIES, decode_chunk, decode_series, encode_chunk, encode_series};
+use super::{
+    REC_CHUNK, REC_CHUNK_ENCODED, REC_SERIES, decode_chunk, decode_series, encode_chunk,
+    encode_series,
+};
 use crate::error::TsdbError;
 use crate::index::Labels;
 use std::fs::{self, File};
@@ -73,18 +76,18 @@ impl CheckpointWriter {
         })
     }
 
-    /// Writes one series: its record, then a record per non-empty chunk (XOR bytes, oldest
-    /// first).
+    /// Writes one series: its record, then a record per non-empty chunk ((encoding, bytes),
+    /// oldest first).
     pub fn series<'a>(
         &mut self,
         wal_ref: u64,
         labels: &Labels,
-        chunks: impl IntoIterator<Item = &'a [u8]>,
+        chunks: impl IntoIterator<Item = (u8, &'a [u8])>,
     ) -> Result<(), TsdbError> {
         self.buf.clear();
         encode_series(&mut self.buf, wal_ref, labels);
-        for c in chunks {
-            encode_chunk(&mut self.buf, wal_ref, c);
+        for (encoding, c) in chunks {
+            encode_chunk(&mut self.buf, wal_ref, encoding, c);
         }
         self.w
             .write_all(&self.buf)
@@ -115,8 +118,8 @@ impl CheckpointWriter {
 pub enum Record<'a> {
     /// A series: WAL ref and labels.
     Series(u64, Labels),
-    /// A chunk of the series with this WAL ref.
-    Chunk(u64, &'a [u8]),
+    /// A chunk of the series with this WAL ref: its encoding and bytes.
+    Chunk(u64, u8, &'a [u8]),
 }
 
 /// Reads `checkpoint.N`, calling `f` for each record in order. Returns the file's size.
@@ -130,9 +133,9 @@ pub fn read(
             let (r, l) = decode_series(payload)?;
             f(Record::Series(r, l))
         }
-        REC_CHUNK => {
-            let (r, c) = decode_chunk(payload)?;
-            f(Record::Chunk(r, c))
+        REC_CHUNK | REC_CHUNK_ENCODED => {
+            let (r, encoding, c) = decode_chunk(typ, payload)?;
+            f(Record::Chunk(r, encoding, c))
         }
         other => Err(format!("unexpected record type {other} in a checkpoint")),
     })
@@ -161,4 +164,49 @@ pub fn delete_replaced(wal_dir: &Path, n: u32) -> Result<(u64, usize), TsdbError
         sync_dir(wal_dir)?;
     }
     Ok((bytes, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::{ENCODING_COMPACT, ENCODING_XOR, SealedChunk};
+
+    #[test]
+    fn chunks_keep_their_encoding_through_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = Labels::series([("__name__", "node_cpu_seconds_total")]).unwrap();
+        let compact =
+            SealedChunk::from_samples((0..60).map(|i| (i * 1000, 17.25 + i as f64))).unwrap();
+        assert!(compact.is_compact());
+        let xor = SealedChunk::from_samples([(60_000, 0.1f64.sqrt())]).unwrap();
+        assert_eq!(xor.encoding(), ENCODING_XOR);
+        let mut w = CheckpointWriter::create(dir.path(), 3).unwrap();
+        w.series(
+            9,
+            &labels,
+            [
+                (compact.encoding(), compact.data()),
+                (xor.encoding(), xor.data()),
+            ],
+        )
+        .unwrap();
+        w.finish().unwrap();
+        let mut got = Vec::new();
+        read(dir.path(), 3, |r| {
+            got.push(match r {
+                Record::Series(r, l) => format!("series {r} {l}"),
+                Record::Chunk(r, encoding, data) => format!("chunk {r} {encoding} {data:?}"),
+            });
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                r#"series 9 {__name__="node_cpu_seconds_total"}"#.to_string(),
+                format!("chunk 9 {ENCODING_COMPACT} {:?}", compact.data()),
+                format!("chunk 9 {ENCODING_XOR} {:?}", xor.data()),
+            ]
+        );
+    }
 }

@@ -11,7 +11,8 @@
 //! ```text
 //! len   u32 LE   length of payload (the bytes after the type byte)
 //! crc   u32 LE   CRC-32 (IEEE, crc32fast) of type + payload
-//! type  u8       1 = series, 2 = samples, 3 = chunk (checkpoints only)
+//! type  u8       1 = series, 2 = samples, 3 = chunk, 5 = encoded chunk (3 and 5 in
+//!                checkpoints only)
 //! payload
 //! ```
 //!
@@ -25,6 +26,8 @@
 //!          — about 10 bytes a sample, since a commit's samples share a timestamp and have
 //!          nearby refs (record type 4; type 2, fixed 24-byte samples, is still read)
 //! chunk:   ref u64 | XOR chunk bytes (crate::chunk::xor format, header included)
+//! encoded chunk: ref u64 | encoding u8 | chunk bytes in that encoding (a block record's
+//!          encodings, crate::chunk::encoding: a head chunk closed in the compact encoding)
 //! ```
 //!
 //! `ref` is the WAL's name for a series: the series record that introduces it comes before
@@ -76,6 +79,8 @@ pub const REC_SAMPLES: u8 = 2;
 pub const REC_CHUNK: u8 = 3;
 /// Record type of a delta-encoded samples record (what is written).
 pub const REC_SAMPLES_DELTA: u8 = 4;
+/// Record type of a chunk record with its encoding (checkpoints; for chunks not in XOR).
+pub const REC_CHUNK_ENCODED: u8 = 5;
 /// Bytes per sample in a samples record.
 pub const SAMPLE_LEN: usize = 24;
 
@@ -167,19 +172,35 @@ fn take_varint(cur: &mut &[u8]) -> Result<i64, String> {
     Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
 }
 
-/// Appends a chunk record.
-pub fn encode_chunk(buf: &mut Vec<u8>, wal_ref: u64, chunk: &[u8]) {
-    push_record(buf, REC_CHUNK, |b| {
-        b.extend_from_slice(&wal_ref.to_le_bytes());
-        b.extend_from_slice(chunk);
-    });
+/// Appends a chunk record: a plain chunk record ([`REC_CHUNK`]) for an XOR chunk, an
+/// encoded one ([`REC_CHUNK_ENCODED`]) for any other encoding.
+pub fn encode_chunk(buf: &mut Vec<u8>, wal_ref: u64, encoding: u8, chunk: &[u8]) {
+    if encoding == crate::chunk::ENCODING_XOR {
+        push_record(buf, REC_CHUNK, |b| {
+            b.extend_from_slice(&wal_ref.to_le_bytes());
+            b.extend_from_slice(chunk);
+        });
+    } else {
+        push_record(buf, REC_CHUNK_ENCODED, |b| {
+            b.extend_from_slice(&wal_ref.to_le_bytes());
+            b.push(encoding);
+            b.extend_from_slice(chunk);
+        });
+    }
 }
 
-/// Decodes a chunk record's payload into (ref, chunk bytes).
-pub fn decode_chunk(p: &[u8]) -> Result<(u64, &[u8]), String> {
+/// Decodes a chunk record's payload (type [`REC_CHUNK`] or [`REC_CHUNK_ENCODED`]) into
+/// (ref, encoding, chunk bytes).
+pub fn decode_chunk(typ: u8, p: &[u8]) -> Result<(u64, u8, &[u8]), String> {
     let mut cur = p;
     let r = take_u64(&mut cur)?;
-    Ok((r, cur))
+    if typ != REC_CHUNK_ENCODED {
+        return Ok((r, crate::chunk::ENCODING_XOR, cur));
+    }
+    match cur {
+        [encoding, data @ ..] => Ok((r, *encoding, data)),
+        [] => Err("chunk record ends before its encoding".to_string()),
+    }
 }
 
 /// Decodes a series record's payload.
