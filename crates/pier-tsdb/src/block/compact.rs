@@ -103,8 +103,9 @@ pub fn write_head_block(
             }
             let start = rec.len();
             if first >= mint && last < maxt {
-                if c.is_compact() {
-                    // Sealed in the block's encoding already.
+                if c.is_block_encoded() {
+                    // Sealed in the block's encoding already (compact, or XOR because
+                    // compact was not smaller).
                     frame_record(&mut rec, c.encoding(), c.data());
                 } else {
                     frame_chunk(&mut rec, c.data());

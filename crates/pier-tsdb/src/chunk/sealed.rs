@@ -19,6 +19,13 @@ use std::sync::Arc;
 /// Encoding byte, first timestamp (i64 LE), last timestamp (i64 LE).
 const HEADER_LEN: usize = 17;
 
+/// Set in the encoding byte (in memory only; no encoding uses this bit: XOR is 1, compact
+/// 0x81) when the encoding was chosen for the chunk's
+/// block record ([`SealedChunk::seal`]): the block writer then frames the bytes as they are
+/// instead of trying the compact encoding again.
+const CHOSEN: u8 = 0x40;
+const _: () = assert!(ENCODING_XOR & CHOSEN == 0 && ENCODING_COMPACT & CHOSEN == 0);
+
 /// An immutable, non-empty chunk. Cloning shares it. See the module docs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedChunk(Arc<[u8]>);
@@ -29,7 +36,7 @@ impl SealedChunk {
     pub fn seal(chunk: &XorChunk) -> Option<SealedChunk> {
         let (first, last) = (chunk.first_timestamp()?, chunk.last_timestamp()?);
         let (encoding, data) = encode_for_block(chunk.bytes());
-        Some(Self::from_parts(encoding, &data, first, last))
+        Some(Self::from_parts(encoding | CHOSEN, &data, first, last))
     }
 
     /// A copy of a chunk in its XOR encoding (no re-encoding: for the open chunk, which
@@ -60,7 +67,13 @@ impl SealedChunk {
 
     /// The encoding of [`SealedChunk::data`] ([`ENCODING_XOR`] or [`ENCODING_COMPACT`]).
     pub fn encoding(&self) -> u8 {
-        self.0[0]
+        self.0[0] & !CHOSEN
+    }
+
+    /// True if the chunk is in the encoding its block record will use: it was sealed (the
+    /// compact encoding was tried), not copied from an open chunk.
+    pub fn is_block_encoded(&self) -> bool {
+        self.0[0] & CHOSEN != 0
     }
 
     /// The chunk's bytes in its encoding (header included), as a block record holds them.
@@ -169,6 +182,7 @@ mod tests {
         let c = xor(&samples);
         let s = SealedChunk::seal(&c).unwrap();
         assert!(s.is_compact());
+        assert!(s.is_block_encoded());
         assert!(
             s.data().len() < c.bytes().len() / 2,
             "{s:?} vs {}",
@@ -197,6 +211,8 @@ mod tests {
         let c = xor(&samples);
         let s = SealedChunk::seal(&c).unwrap();
         assert_eq!(s.encoding(), ENCODING_XOR);
+        // The choice is made: a block frames these bytes without trying compact again.
+        assert!(s.is_block_encoded());
         assert_eq!(s.data(), c.bytes());
         assert_eq!(bits(s.iter()), bits(samples));
         assert_eq!((s.first_timestamp(), s.last_timestamp()), (1, 4));
@@ -207,6 +223,8 @@ mod tests {
         let c = xor(&[(5, 1.0), (6, 2.0)]);
         let s = SealedChunk::copy_xor(&c).unwrap();
         assert_eq!((s.encoding(), s.data()), (ENCODING_XOR, c.bytes()));
+        // Not chosen for a block yet: an open chunk's copy is encoded when a block is written.
+        assert!(!s.is_block_encoded());
         assert_eq!(s.num_samples(), 2);
         assert!(SealedChunk::seal(&XorChunk::new()).is_none());
         assert!(SealedChunk::copy_xor(&XorChunk::new()).is_none());
