@@ -447,14 +447,25 @@ mod tests {
     /// Prepares a text-format scrape into a new batch.
     fn prep(st: &mut SeriesState, body: &str, t_ms: i64) -> Result<Scraped, String> {
         let mut samples = Vec::new();
-        let prepared = st.prepare(
+        let prepared = prep_into(st, body, t_ms, &mut samples)?;
+        Ok(Scraped { prepared, samples })
+    }
+
+    /// Prepares a text-format scrape into `batch` (a buffer the caller keeps between scrapes).
+    fn prep_into(
+        st: &mut SeriesState,
+        body: &str,
+        t_ms: i64,
+        batch: &mut Vec<ScrapedSample>,
+    ) -> Result<Prepared, String> {
+        let limits = Limits::default();
+        st.prepare(
             body.as_bytes(),
             Format::PrometheusText,
-            &Limits::default(),
+            &limits,
             t_ms,
-            &mut samples,
-        )?;
-        Ok(Scraped { prepared, samples })
+            batch,
+        )
     }
 
     /// The staleness markers of a failed scrape at `t_ms`.
@@ -510,28 +521,12 @@ mod tests {
     fn a_reused_batch_holds_only_the_current_scrape() {
         let mut st = state();
         let mut batch = Vec::new();
-        let first = st
-            .prepare(
-                b"a 1\nb 2\nc 3\n",
-                Format::PrometheusText,
-                &Limits::default(),
-                1000,
-                &mut batch,
-            )
-            .unwrap();
+        let first = prep_into(&mut st, "a 1\nb 2\nc 3\n", 1000, &mut batch).unwrap();
         assert_eq!(batch.len(), 3);
         st.commit(first, 1000);
         let buffer = batch.as_ptr();
         // The loop's sink is done with it: the next scrape fills the same buffer.
-        let second = st
-            .prepare(
-                b"a 4\n",
-                Format::PrometheusText,
-                &Limits::default(),
-                2000,
-                &mut batch,
-            )
-            .unwrap();
+        let second = prep_into(&mut st, "a 4\n", 2000, &mut batch).unwrap();
         assert_eq!(batch.as_ptr(), buffer, "the buffer is reused");
         let live: Vec<(&str, i64, f64)> = batch
             .iter()
@@ -555,15 +550,7 @@ mod tests {
     fn a_batch_buffer_far_larger_than_the_scrapes_is_shrunk() {
         let mut st = state();
         let mut batch: Vec<ScrapedSample> = Vec::with_capacity(100_000);
-        let p = st
-            .prepare(
-                b"a 1\n",
-                Format::PrometheusText,
-                &Limits::default(),
-                1000,
-                &mut batch,
-            )
-            .unwrap();
+        let p = prep_into(&mut st, "a 1\n", 1000, &mut batch).unwrap();
         st.commit(p, 1000);
         assert_eq!(batch.len(), 1);
         assert!(batch.capacity() < 2000, "{}", batch.capacity());
@@ -575,15 +562,7 @@ mod tests {
         let body: String = (0..10_000).map(|i| format!("m{{i=\"{i}\"}} 1\n")).collect();
         let mut batch: Vec<ScrapedSample> = Vec::new();
         for t in [1000, 2000, 3000] {
-            let p = st
-                .prepare(
-                    body.as_bytes(),
-                    Format::PrometheusText,
-                    &Limits::default(),
-                    t,
-                    &mut batch,
-                )
-                .unwrap();
+            let p = prep_into(&mut st, &body, t, &mut batch).unwrap();
             st.commit(p, t);
             batch.clear();
         }
