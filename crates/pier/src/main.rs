@@ -2,6 +2,7 @@
 //! Subsystems live in their crates; this crate parses arguments, starts them with their
 //! inputs, and maps every failure to an exit code scripts can trust (see [`exit`]).
 
+mod allocator;
 mod cli;
 mod client;
 mod commands;
@@ -13,14 +14,6 @@ mod table;
 use std::process::ExitCode;
 
 use clap::Parser;
-
-/// jemalloc: the router allocates small, short-lived buffers per request, which glibc's
-/// allocator serves markedly slower (scripts/bench-router); and the metrics store's scrapes
-/// allocate a batch on one thread and free it on another, which mimalloc (used before) kept as
-/// resident memory: about twice jemalloc's RSS per active series (scripts/bench-tsdb), for a
-/// router at most a few percent faster. The background thread returns freed pages to the kernel.
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     // The shim runs before anything else: no runtime, no logging, no argument parsing.

@@ -89,18 +89,6 @@ impl BitWriter {
         self.bytes.push(byte);
     }
 
-    /// Empties the stream for reuse: its buffer is kept if it has room for `capacity` bytes
-    /// and at most a quarter more, and is made exactly `capacity` bytes otherwise.
-    pub fn clear_with_capacity(&mut self, capacity: usize) {
-        self.bytes.clear();
-        self.free = 0;
-        if self.bytes.capacity() < capacity {
-            self.bytes.reserve_exact(capacity);
-        } else if self.bytes.capacity() > capacity + capacity / 4 {
-            self.bytes.shrink_to(capacity);
-        }
-    }
-
     /// Gives the buffer's spare capacity back (for a stream that is complete).
     pub fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();
@@ -275,24 +263,6 @@ mod tests {
         assert_eq!(r.read_bit(), Err(EndOfStream));
         assert_eq!(r.read_bits(65), Err(EndOfStream));
         assert_eq!(BitReader::new(&[]).read_byte(), Err(EndOfStream));
-    }
-
-    #[test]
-    fn clearing_keeps_a_buffer_of_about_the_size_asked_for() {
-        let mut w = BitWriter::new();
-        for _ in 0..100 {
-            w.write_byte(0xAB);
-        }
-        let (ptr, cap) = (w.bytes().as_ptr(), w.capacity());
-        w.clear_with_capacity(cap - cap / 8);
-        assert!(w.bytes().is_empty());
-        assert_eq!((w.bytes().as_ptr(), w.capacity()), (ptr, cap), "kept");
-        w.write_bit(true);
-        assert_eq!(w.bytes(), &[0x80]);
-        w.clear_with_capacity(cap / 2);
-        assert_eq!(w.capacity(), cap / 2, "shrunk to the size asked for");
-        w.clear_with_capacity(cap);
-        assert_eq!(w.capacity(), cap, "grown to the size asked for");
     }
 
     #[test]

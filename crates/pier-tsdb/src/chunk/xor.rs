@@ -156,23 +156,6 @@ impl XorChunk {
         }
     }
 
-    /// Empties the chunk for reuse, keeping its buffer when it has room for about `capacity`
-    /// bytes (see [`BitWriter::clear_with_capacity`]).
-    pub fn reset(&mut self, capacity: usize) {
-        let mut w = std::mem::take(&mut self.w);
-        w.clear_with_capacity(capacity.max(HEADER_LEN));
-        let mut bytes = w.into_bytes();
-        bytes.resize(HEADER_LEN, 0);
-        self.w = BitWriter::from_parts(bytes, 0).unwrap_or_default();
-        self.num = 0;
-        self.first_t = 0;
-        self.t = 0;
-        self.v = 0;
-        self.t_delta = 0;
-        self.leading = 0xff;
-        self.trailing = 0;
-    }
-
     /// Number of samples in the chunk.
     pub fn num_samples(&self) -> usize {
         usize::from(self.num)

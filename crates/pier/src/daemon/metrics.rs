@@ -69,7 +69,12 @@ impl MetricsPipeline {
             loop {
                 every.tick().await;
                 let tsdb = tsdb.clone();
-                match tokio::task::spawn_blocking(move || tsdb.maintain()).await {
+                let maintain = move || {
+                    // Frees what the commit thread allocated: see `crate::allocator`.
+                    let _no_cache = crate::allocator::WithoutThreadCache::start();
+                    tsdb.maintain()
+                };
+                match tokio::task::spawn_blocking(maintain).await {
                     Ok(Ok(report)) => tracing::debug!(?report, "metrics store maintenance"),
                     Ok(Err(error)) => tracing::error!(%error, "metrics store maintenance failed"),
                     Err(error) => tracing::error!(%error, "metrics store maintenance panicked"),

@@ -31,6 +31,8 @@ impl TsdbSink {
         let started = std::thread::Builder::new()
             .name("pier-tsdb-commit".into())
             .spawn(move || {
+                // Allocates what the head keeps: see `crate::allocator`.
+                let _no_cache = crate::allocator::WithoutThreadCache::start();
                 for (batch, reply) in rx {
                     let result = commit(&store, &batch);
                     let _ = reply.send((batch, result));
