@@ -21,10 +21,19 @@
 //!   in cache-sized batches, and the slabs of the long-lived ones (label sets, open chunks)
 //!   stay partly empty. The commit thread and maintenance therefore run without a cache
 //!   ([`WithoutThreadCache`]): **1,307 → 1,059 B** per series with the cache off on every
-//!   thread of the daemon's runtime. Everything else keeps its cache: the router's workers
+//!   thread of the daemon's runtime, and 948–1,057 B (four runs) with it off on those two
+//!   alone, together with the head's open chunks growing from nothing (`pier_tsdb::head`).
+//!   Everything else keeps its cache: the router's workers
 //!   allocate per request, and an import (parsing a file, appending in bulk) runs about a
 //!   fifth slower without one (930,233–1,004,184 against 1,118,881–1,259,843 samples/s per
 //!   core, `scripts/bench-tsdb 10000 2 0`).
+//!
+//! Tried and not kept: giving pages back at once (`dirty_decay_ms:0`) for the whole process took
+//! about another 100 B per series off but cost the router 30% of its requests/s
+//! (`scripts/bench-router 8 64`: 0.70 × HAProxy's, against 1.04 × with one second); the same for
+//! an arena of the store's own (the commit thread and maintenance moved to it) changed nothing
+//! (1,003–1,044 B per series), so what it saves is most likely the scrapers' memory (response
+//! bodies, the HTTP client's buffers), allocated on the daemon's shared runtime.
 //!
 //! `_RJEM_MALLOC_CONF` in the environment still overrides the settings (jemalloc reads it after
 //! [`MALLOC_CONF`]), e.g. to compare others with `scripts/bench-tsdb`.
