@@ -27,8 +27,18 @@ const CHOSEN: u8 = 0x40;
 const _: () = assert!(ENCODING_XOR & CHOSEN == 0 && ENCODING_COMPACT & CHOSEN == 0);
 
 /// An immutable, non-empty chunk. Cloning shares it. See the module docs.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SealedChunk(Arc<[u8]>);
+
+// Equal when the encoding, timestamps and bytes are: whether the encoding was chosen for a
+// block ([`CHOSEN`]) is bookkeeping, not content.
+impl PartialEq for SealedChunk {
+    fn eq(&self, other: &Self) -> bool {
+        self.encoding() == other.encoding() && self.0[1..] == other.0[1..]
+    }
+}
+
+impl Eq for SealedChunk {}
 
 impl SealedChunk {
     /// Seals a closed chunk in the smaller of its XOR and compact encodings; `None` if it
@@ -225,6 +235,15 @@ mod tests {
         assert_eq!((s.encoding(), s.data()), (ENCODING_XOR, c.bytes()));
         // Not chosen for a block yet: an open chunk's copy is encoded when a block is written.
         assert!(!s.is_block_encoded());
+        // Equal to the same chunk sealed in XOR (values no decimal holds exactly): the flag
+        // is bookkeeping, not content.
+        let c = xor(&[(5, 2f64.sqrt()), (6, 3f64.sqrt())]);
+        let (copied, sealed) = (
+            SealedChunk::copy_xor(&c).unwrap(),
+            SealedChunk::seal(&c).unwrap(),
+        );
+        assert!(sealed.is_block_encoded() && sealed.encoding() == ENCODING_XOR);
+        assert_eq!(copied, sealed);
         assert_eq!(s.num_samples(), 2);
         assert!(SealedChunk::seal(&XorChunk::new()).is_none());
         assert!(SealedChunk::copy_xor(&XorChunk::new()).is_none());

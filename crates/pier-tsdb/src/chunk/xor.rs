@@ -145,17 +145,6 @@ impl XorChunk {
         }
     }
 
-    /// An empty chunk whose buffer has room for `capacity` bytes (at least the header), so
-    /// that appends up to that size do not reallocate it.
-    pub fn with_capacity(capacity: usize) -> Self {
-        let mut bytes = Vec::with_capacity(capacity.max(HEADER_LEN));
-        bytes.resize(HEADER_LEN, 0);
-        Self {
-            w: BitWriter::from_parts(bytes, 0).unwrap_or_default(),
-            ..Self::new()
-        }
-    }
-
     /// Number of samples in the chunk.
     pub fn num_samples(&self) -> usize {
         usize::from(self.num)
@@ -598,22 +587,6 @@ mod tests {
         let got: Vec<i64> = c.iter().map(|(t, _)| t).collect();
         assert_eq!(got, vec![0, d1, 2 * d1 + dod], "dod {dod}");
         after - before
-    }
-
-    #[test]
-    fn a_chunk_with_room_encodes_as_a_new_one() {
-        let (mut a, mut b) = (XorChunk::new(), XorChunk::with_capacity(64));
-        assert_eq!(a, b);
-        for t in 0..40 {
-            let v = (t as f64) * 0.37;
-            a.append(t * 15_000, v).unwrap();
-            b.append(t * 15_000, v).unwrap();
-        }
-        assert_eq!(a.bytes(), b.bytes());
-        assert!(b.capacity() >= 64);
-        let back: Vec<(i64, f64)> = b.iter().collect();
-        assert_eq!(back, a.iter().collect::<Vec<_>>());
-        assert_eq!(XorChunk::with_capacity(0).bytes(), XorChunk::new().bytes());
     }
 
     #[test]
